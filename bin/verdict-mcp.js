@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// The `verdict-mcp` gateway command. It runs from its TypeScript sources through tsx's loader.
+import { register } from "tsx/esm/api";
+
+register();
+await import("../src/gateway/cli.ts");
