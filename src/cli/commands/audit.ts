@@ -1,0 +1,55 @@
+/**
+ * `verdict audit verify`: checks every hash chain of the decision record and every signed chain
+ * head, and exits 1 naming the first broken link of each broken stream. By default it reads the
+ * database directly (`DATABASE_URL` or `VERDICT_DATA_DIR`), so it does not trust a running
+ * server; `--url` asks a running server instead (needed when the embedded database is in use by it).
+ */
+import type { Command } from "commander";
+import type { VerifyReport } from "../../audit/verify.js";
+import { apiOptions, apiRequest } from "../api.js";
+
+function print(report: VerifyReport): void {
+  for (const s of report.reports) {
+    const cp = s.checkpoint ? `signed through seq ${s.checkpoint.seq}${s.checkpoint.valid ? "" : " (INVALID signature)"}` : "no signed head";
+    const pruned = s.prunedThrough ? `, seq 1-${s.prunedThrough} removed by retention` : "";
+    console.log(`${s.ok ? "ok    " : "BROKEN"} stream ${s.stream}: ${s.records} records (seq ${s.firstSeq ?? "-"}..${s.lastSeq ?? "-"}${pruned}), ${cp}`);
+    if (s.problem) console.log(`       ${s.problem.kind}: ${s.problem.message}`);
+  }
+  console.log(`${report.ok ? "OK" : "TAMPERED"}: ${report.records} records in ${report.streams} streams checked at ${report.checkedAt}`);
+}
+
+export function registerAudit(program: Command): void {
+  const audit = program.command("audit").description("check the integrity of the decision record");
+  apiOptions(
+    audit
+      .command("verify")
+      .description("walk every stream's hash chain and signed heads; exit 1 when a record was changed, deleted, reordered or cut off")
+      .option("--stream <id>", "check one stream only")
+      .option("--broken-only", "list only broken streams")
+      .option("--json", "print the report as JSON"),
+  )
+    .option("--api", "ask the server at --url instead of reading the database")
+    .action(async (opts: { stream?: string; brokenOnly?: boolean; json?: boolean; api?: boolean; url?: string; key?: string }) => {
+      let report: VerifyReport;
+      if (opts.api) {
+        const q = new URLSearchParams();
+        if (opts.stream) q.set("stream", opts.stream);
+        if (opts.brokenOnly) q.set("brokenOnly", "true");
+        report = (await (await apiRequest(program, opts, `/v1/audit/verify?${q}`)).json()) as VerifyReport;
+      } else {
+        const { loadConfig } = await import("../../config.js");
+        const { openDatabase } = await import("../../db/client.js");
+        const { verifyChains } = await import("../../audit/verify.js");
+        const config = loadConfig();
+        const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
+        try {
+          report = await verifyChains(database.db, { stream: opts.stream, brokenOnly: opts.brokenOnly });
+        } finally {
+          await database.close();
+        }
+      }
+      if (opts.json) console.log(JSON.stringify(report, null, 2));
+      else print(report);
+      process.exitCode = report.ok ? 0 : 1;
+    });
+}

@@ -1,0 +1,192 @@
+/**
+ * Verdict's configuration: the environment, parsed once with zod (DESIGN.md "Configuration").
+ * Nothing else in Verdict reads `process.env`.
+ */
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
+import { z } from "zod";
+import { loadMaskingRules, MaskingConfigError, type MaskingRules } from "./decisions/masking.js";
+
+function maskingRules(file: string): MaskingRules {
+  try {
+    return loadMaskingRules(file);
+  } catch (e) {
+    if (e instanceof MaskingConfigError) throw new ConfigError(`invalid configuration: VERDICT_MASKING_FILE: ${e.message}`);
+    throw e;
+  }
+}
+
+/**
+ * A trusted token issuer (README "Security"): whose JWTs Verdict accepts as proof of who the
+ * agent (`kind: "agent"`) or the user (`kind: "user"`) is. Keys come from a JWKS URL (fetched and
+ * cached, refetched on an unknown `kid`) or a JWKS file (read at start). The same issuer may be
+ * listed twice, once per kind.
+ */
+export const IssuerConfig = z
+  .object({
+    /** Exact `iss` value of the tokens. */
+    issuer: z.string().min(1),
+    jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
+    jwksFile: z.string().min(1).optional(),
+    /** Accepted `aud` value(s): Verdict's identifier at this issuer. */
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    kind: z.enum(["agent", "user"]),
+    /** Claim holding the Cedar entity id (dot path for nested claims); default `sub`. */
+    idClaim: z.string().min(1).default("sub"),
+    /** A prefix the id claim must start with, removed to give the entity id (e.g. `spiffe://acme.example/agent/`). */
+    idPrefix: z.string().min(1).optional(),
+    /** Claim holding group names (an array, or a space-separated string), mapped to the entity's parents. */
+    groupsClaim: z.string().min(1).optional(),
+    /** Accepted signature algorithms; `none` is never accepted. */
+    algorithms: z.array(z.enum(["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"])).min(1).optional(),
+    /** Clock skew tolerated on `exp` and `nbf`, in seconds (default 30). */
+    clockToleranceSeconds: z.number().int().min(0).max(300).default(30),
+  })
+  .refine((i) => Boolean(i.jwksUrl) !== Boolean(i.jwksFile), { message: "give exactly one of jwksUrl and jwksFile" });
+export type IssuerConfig = z.infer<typeof IssuerConfig>;
+
+/** Which parties must be proven by a token; `none` accepts asserted identities. */
+export const RequireVerified = z.enum(["none", "agent", "user", "both"]);
+export type RequireVerified = z.infer<typeof RequireVerified>;
+
+const Env = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8700),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
+    .optional()
+    .or(z.literal("").transform(() => undefined)),
+  VERDICT_DATA_DIR: z.string().min(1).default("./.verdict"),
+  VERDICT_POLICY_DIR: z.string().min(1).default("./policies"),
+  VERDICT_SCHEMA_DIR: z.string().min(1).default("./schema"),
+  VERDICT_ADMIN_KEY: z.string().min(16, "must be at least 16 characters").optional(),
+  VERDICT_ISSUERS: z.string().optional(),
+  VERDICT_ISSUERS_FILE: z.string().min(1).optional(),
+  VERDICT_REQUIRE_VERIFIED: RequireVerified.default("none"),
+  VERDICT_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  VERDICT_CREDENTIAL_TTL: z.coerce.number().int().min(1).max(60).default(60),
+  VERDICT_MASKING_FILE: z.string().min(1).optional(),
+  VERDICT_RETENTION_DAYS: z.coerce.number().int().min(1).optional(),
+  VERDICT_PARTITIONS_AHEAD_DAYS: z.coerce.number().int().min(1).max(366).default(7),
+  VERDICT_CHECKPOINT_SECONDS: z.coerce.number().min(1).default(60),
+  VERDICT_CHECKPOINT_RECORDS: z.coerce.number().int().min(1).default(10_000),
+  VERDICT_WORKERS: z
+    .union([z.literal("auto"), z.coerce.number().int().min(1).max(256)])
+    .default(1),
+  VERDICT_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+});
+
+/** The parsed configuration. */
+export interface Config {
+  port: number;
+  host: string;
+  /** A Postgres URL, or undefined for the embedded PGlite database. */
+  databaseUrl?: string;
+  dataDir: string;
+  policyDir: string;
+  schemaDir: string;
+  adminKey?: string;
+  /** Trusted issuers of agent and user tokens (`VERDICT_ISSUERS` or `VERDICT_ISSUERS_FILE`). */
+  issuers: IssuerConfig[];
+  requireVerified: RequireVerified;
+  /** `iss` of the credentials Verdict mints; undefined: the server's own URL. */
+  issuer?: string;
+  /** Lifetime of a per-call credential, in seconds (1-60). */
+  credentialTtlSeconds: number;
+  /**
+   * Server processes sharing the port (Node cluster), each with its own preparsed engine and its
+   * own decision-log stream; `auto` is one per core (`os.availableParallelism()`). Default 1.
+   */
+  workers?: number;
+  logLevel: z.infer<typeof Env>["VERDICT_LOG_LEVEL"];
+  /** Argument masking rules, parsed from `VERDICT_MASKING_FILE` (see `decisions/masking.ts`). */
+  masking?: MaskingRules;
+  /** Decisions older than this many days are dropped, a whole day partition at a time; kept forever when unset. */
+  retentionDays?: number;
+  /** How many days of partitions to create ahead of today. */
+  partitionsAheadDays: number;
+  /** Sign each stream's chain head at least this often (seconds) ... */
+  checkpointSeconds: number;
+  /** ... or once this many decisions were recorded since the last signature. */
+  checkpointRecords: number;
+}
+
+/** A variable of the environment is invalid; the message names it. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * Parses the configuration from an environment.
+ * @throws ConfigError naming every invalid variable
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = Env.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      "invalid configuration: " + parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+    );
+  }
+  const e = parsed.data;
+  const workers = e.VERDICT_WORKERS === "auto" ? availableParallelism() : e.VERDICT_WORKERS;
+  // Each worker opens the database itself: an embedded PGlite directory has one owner.
+  if (workers > 1 && !e.DATABASE_URL) {
+    throw new ConfigError("invalid configuration: VERDICT_WORKERS: more than one worker needs DATABASE_URL (a Postgres server they share)");
+  }
+  return {
+    issuers: parseIssuers(e.VERDICT_ISSUERS, e.VERDICT_ISSUERS_FILE),
+    requireVerified: e.VERDICT_REQUIRE_VERIFIED,
+    issuer: e.VERDICT_ISSUER,
+    credentialTtlSeconds: e.VERDICT_CREDENTIAL_TTL,
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.VERDICT_DATA_DIR,
+    policyDir: e.VERDICT_POLICY_DIR,
+    schemaDir: e.VERDICT_SCHEMA_DIR,
+    adminKey: e.VERDICT_ADMIN_KEY,
+    workers,
+    logLevel: e.VERDICT_LOG_LEVEL,
+    masking: e.VERDICT_MASKING_FILE ? maskingRules(e.VERDICT_MASKING_FILE) : undefined,
+    retentionDays: e.VERDICT_RETENTION_DAYS,
+    partitionsAheadDays: e.VERDICT_PARTITIONS_AHEAD_DAYS,
+    checkpointSeconds: e.VERDICT_CHECKPOINT_SECONDS,
+    checkpointRecords: e.VERDICT_CHECKPOINT_RECORDS,
+  };
+}
+
+/**
+ * Parses the trusted issuers: a JSON array given inline (`VERDICT_ISSUERS`) or in a file
+ * (`VERDICT_ISSUERS_FILE`), never both.
+ * @throws ConfigError naming the variable and the bad entry
+ */
+export function parseIssuers(inline: string | undefined, file: string | undefined): IssuerConfig[] {
+  if (inline && file) throw new ConfigError("invalid configuration: set VERDICT_ISSUERS or VERDICT_ISSUERS_FILE, not both");
+  const variable = file ? "VERDICT_ISSUERS_FILE" : "VERDICT_ISSUERS";
+  let text = inline;
+  if (file) {
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (e) {
+      throw new ConfigError(`invalid configuration: ${variable}: cannot read ${file}: ${(e as Error).message}`);
+    }
+  }
+  if (!text || !text.trim()) return [];
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`invalid configuration: ${variable}: not JSON: ${(e as Error).message}`);
+  }
+  const parsed = z.array(IssuerConfig).safeParse(json);
+  if (!parsed.success) {
+    throw new ConfigError(
+      `invalid configuration: ${variable}: ` + parsed.error.issues.map((i) => `[${i.path.join(".")}]: ${i.message}`).join("; "),
+    );
+  }
+  return parsed.data;
+}

@@ -1,0 +1,363 @@
+/**
+ * The wire contract of Verdict's HTTP API (DESIGN.md "Wire contract"), as zod schemas.
+ * The server validates every request body with these, and the SDK types its calls from them;
+ * this module imports nothing from the server side.
+ */
+import { z } from "zod";
+
+const id = z.string().min(1).max(512);
+
+/** A task the agent is working on (`context.session.task`). */
+export const Task = z.object({ id, kind: z.string().min(1).max(256).optional() });
+export type Task = z.infer<typeof Task>;
+
+/**
+ * A bearer token (a compact JWS) the gateway passes for Verdict to verify. Verdict never
+ * returns, logs or stores it; the decision record keeps only its SHA-256.
+ */
+const Token = z.string().min(1).max(16_384);
+
+/** Header that may carry the agent's token instead of the body's `agentToken`. */
+export const AGENT_TOKEN_HEADER = "X-Verdict-Agent-Token";
+/** Header that may carry the user's token instead of the body's `userToken`. */
+export const USER_TOKEN_HEADER = "X-Verdict-User-Token";
+
+/**
+ * Identity tokens a decision request may carry (an extension of DESIGN.md's contract; also
+ * accepted as the headers `X-Verdict-Agent-Token` and `X-Verdict-User-Token`).
+ * `agentToken`: the agent's own token (OIDC client-credentials JWT, or a SPIFFE JWT-SVID).
+ * `userToken`: the user's OIDC access token, or an RFC 8693 exchanged token whose `act` claim
+ * names the agent (nested `act`: the delegation chain).
+ */
+const IdentityTokens = {
+  agentToken: Token.optional(),
+  userToken: Token.optional(),
+};
+
+/**
+ * `POST /v1/mcp/tools/call` body: the gateway's per-call question. `agent` may be left out
+ * when an agent token is given (the token names the agent); when both are given they must agree.
+ */
+export const ToolCallRequest = z.object({
+  agent: id.optional(),
+  user: id.optional(),
+  server: id,
+  tool: id,
+  arguments: z.record(z.string(), z.unknown()).default({}),
+  task: Task.optional(),
+  /** MCP `clientInfo.name` of the client the gateway serves, when known. */
+  client: z.string().max(256).optional(),
+  ...IdentityTokens,
+  /** Ask for a per-call credential (a Transaction Token bound to this call) when allowed. */
+  credential: z.boolean().optional(),
+});
+export type ToolCallRequest = z.input<typeof ToolCallRequest>;
+
+/** An MCP tool object as in a `tools/list` result (MCP 2025-06-18 `Tool`); other keys pass through. */
+export const McpTool = z.looseObject({ name: z.string().min(1), inputSchema: z.record(z.string(), z.unknown()).optional() });
+export type McpTool = z.infer<typeof McpTool>;
+
+/** `POST /v1/mcp/tools/list` body. */
+export const ToolListRequest = z.object({
+  agent: id.optional(),
+  user: id.optional(),
+  ...IdentityTokens,
+  server: id,
+  task: Task.optional(),
+  client: z.string().max(256).optional(),
+  tools: z.array(McpTool).max(10_000),
+});
+export type ToolListRequest = z.input<typeof ToolListRequest>;
+
+/** `POST /v1/mcp/tools/list` answer: the tools the agent may see, and why the others are hidden. */
+export const ToolListResponse = z.object({
+  tools: z.array(McpTool),
+  hidden: z.array(z.object({ name: z.string(), reason: z.string() })),
+  policySetVersion: z.string(),
+});
+export type ToolListResponse = z.infer<typeof ToolListResponse>;
+
+/** A Cedar entity uid (`{"type": "Mcp::Agent", "id": "incident-bot"}`). */
+export const EntityUid = z.object({ type: z.string().min(1), id: z.string() });
+export type EntityUid = z.infer<typeof EntityUid>;
+
+/** A Cedar entity in Cedar's entity JSON format. */
+export const Entity = z.object({
+  uid: EntityUid,
+  attrs: z.record(z.string(), z.unknown()).default({}),
+  parents: z.array(EntityUid).default([]),
+  tags: z.record(z.string(), z.unknown()).optional(),
+});
+
+/** `POST /v1/authorize` body: any Cedar request. */
+export const AuthorizeRequest = z.object({
+  principal: EntityUid,
+  action: EntityUid,
+  resource: EntityUid,
+  context: z.record(z.string(), z.unknown()).default({}),
+  entities: z.array(Entity).max(1_000).default([]),
+});
+export type AuthorizeRequest = z.input<typeof AuthorizeRequest>;
+
+/** `POST /v1/authorize/batch` body. */
+export const AuthorizeBatchRequest = z.object({ requests: z.array(AuthorizeRequest).min(1).max(100) });
+export type AuthorizeBatchRequest = z.input<typeof AuthorizeBatchRequest>;
+
+/**
+ * A per-call credential: a JWT in the shape of the OAuth Transaction Tokens draft
+ * (draft-ietf-oauth-transaction-tokens, header `typ: txntoken+jwt`), signed by Verdict, bound to
+ * one server, one tool, the SHA-256 of the canonical arguments and the task; it expires within
+ * 60 s. An MCP server checks it with `verifyCallCredential` (`src/credentials/verify.ts`).
+ */
+export const CallCredential = z.object({
+  token: z.string(),
+  /** `urn:ietf:params:oauth:token-type:txn_token` */
+  tokenType: z.literal("urn:ietf:params:oauth:token-type:txn_token"),
+  jti: z.string(),
+  /** ISO 8601 instant of the token's `exp`. */
+  expiresAt: z.string(),
+});
+export type CallCredential = z.infer<typeof CallCredential>;
+
+/** An error kept with a decision; `policyId` is null for errors that concern the whole request. */
+export const DecisionError = z.object({ policyId: z.string().nullable(), message: z.string() });
+
+/** The answer to every decision request (`tools/call`, `authorize`). A deny is a 200. */
+export const DecisionResponse = z.object({
+  decision: z.enum(["allow", "deny"]),
+  decisionId: z.string(),
+  policySetVersion: z.string(),
+  /** Determining policy ids; `verdict:<check>` when Verdict's own checks decided (unknown tool, bad arguments). */
+  reasons: z.array(z.string()),
+  errors: z.array(DecisionError),
+  obligations: z.array(z.unknown()),
+  /** Human-readable explanation of the decision (an extension of DESIGN.md's contract). */
+  message: z.string().optional(),
+  /** The per-call credential, when the request asked for one and the call is allowed (extension). */
+  credential: CallCredential.optional(),
+});
+export type DecisionResponse = z.infer<typeof DecisionResponse>;
+
+export const AuthorizeBatchResponse = z.object({ results: z.array(DecisionResponse) });
+export type AuthorizeBatchResponse = z.infer<typeof AuthorizeBatchResponse>;
+
+/**
+ * One party of a decision as recorded: its Cedar id, whether a token proved it (`verified`), for
+ * a verified party the token's issuer, subject and groups, and the SHA-256 of the token presented
+ * for it, verified or refused (never the token itself).
+ */
+export const RecordedParty = z.object({
+  id: z.string(),
+  verified: z.boolean(),
+  issuer: z.string().optional(),
+  subject: z.string().optional(),
+  groups: z.array(z.string()).optional(),
+  tokenSha256: z.string().optional(),
+});
+export type RecordedParty = z.infer<typeof RecordedParty>;
+
+/** The agent and the user (null when the agent acts for nobody) of a recorded decision. */
+export const RecordedIdentity = z.object({ agent: RecordedParty, user: RecordedParty.nullable() });
+export type RecordedIdentity = z.infer<typeof RecordedIdentity>;
+
+/** One actor of a delegation chain (RFC 8693 §4.1 `act`): its subject and, when given, issuer. */
+export const DelegationActor = z.object({ sub: z.string(), iss: z.string().optional() });
+export type DelegationActor = z.infer<typeof DelegationActor>;
+
+/** One recorded decision (`GET /v1/decisions` items). */
+export const DecisionRecord = z.object({
+  id: z.string(),
+  time: z.string(),
+  kind: z.enum(["tools/call", "authorize"]),
+  agent: z.string(),
+  user: z.string().nullable(),
+  /** The delegation chain from the user token's `act` claim, outermost (current) actor first. */
+  delegation: z.array(DelegationActor),
+  server: z.string(),
+  tool: z.string(),
+  action: z.string(),
+  arguments: z.unknown(),
+  argumentsSha256: z.string(),
+  task: Task.nullable(),
+  decision: z.enum(["allow", "deny"]),
+  reasons: z.array(z.string()),
+  errors: z.array(DecisionError),
+  obligations: z.array(z.unknown()),
+  message: z.string().nullable(),
+  policySetVersion: z.string(),
+  caller: z.string().nullable(),
+  /** How the agent and the user were identified (null for `/v1/authorize`). Extension. */
+  identity: RecordedIdentity.nullable(),
+  /** The `jti` of the credential minted with this decision, if any. Extension. */
+  credentialJti: z.string().nullable(),
+  requestId: z.string().nullable(),
+  evaluationMicros: z.number(),
+  request: z.unknown(),
+  stream: z.string(),
+  seq: z.number(),
+  prevHash: z.string().nullable(),
+  hash: z.string(),
+});
+export type DecisionRecord = z.infer<typeof DecisionRecord>;
+
+/**
+ * The filters of the decision search, shared by `GET /v1/decisions`, `/v1/decisions/export` and
+ * `/v1/decisions/stats`. `since`/`until` are ISO 8601 instants; `until` is exclusive.
+ * `caller`, `requestId`, `kind` and `policySetVersion` extend DESIGN.md's list. Argument content
+ * is searched with `arg.<path>=<substring>` parameters (see {@link ArgumentFilter}), which this
+ * object does not list because their names vary.
+ */
+export const DecisionFilters = z.object({
+  agent: z.string().optional(),
+  user: z.string().optional(),
+  server: z.string().optional(),
+  tool: z.string().optional(),
+  decision: z.enum(["allow", "deny"]).optional(),
+  task: z.string().optional(),
+  policy: z.string().optional(),
+  caller: z.string().optional(),
+  requestId: z.string().optional(),
+  kind: z.enum(["tools/call", "authorize"]).optional(),
+  policySetVersion: z.string().optional(),
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+});
+export type DecisionFilters = z.input<typeof DecisionFilters>;
+
+/**
+ * An argument-content filter, from the query parameter `arg.<path>=<substring>`: the value at
+ * `path` (JSON object keys, or array indices, separated by `.`) of the recorded arguments, as
+ * text, contains `contains` (case-sensitive). `arg.path=/etc` matches `{"path": "/etc/passwd"}`;
+ * `arg.headers.host=example` matches `{"headers": {"host": "api.example.com"}}`.
+ */
+export interface ArgumentFilter {
+  path: string[];
+  contains: string;
+}
+
+/** `GET /v1/decisions` query: the filters, a page size and a cursor. */
+export const DecisionQuery = DecisionFilters.extend({
+  limit: z.coerce.number().int().min(1).max(1000).default(50),
+  cursor: z.string().optional(),
+});
+export type DecisionQuery = z.input<typeof DecisionQuery>;
+
+/** `GET /v1/decisions/export` query: the filters and a format (JSON Lines or CSV). */
+export const DecisionExportQuery = DecisionFilters.extend({
+  format: z.enum(["jsonl", "csv"]).default("jsonl"),
+});
+export type DecisionExportQuery = z.input<typeof DecisionExportQuery>;
+
+/**
+ * `GET /v1/decisions/stats` query: the filters, a bucket width and how many top entries to list.
+ * Without `since`, the window is the last 24 hours (`bucket=hour`) or 30 days (`bucket=day`).
+ */
+export const DecisionStatsQuery = DecisionFilters.extend({
+  bucket: z.enum(["hour", "day"]).default("hour"),
+  top: z.coerce.number().int().min(1).max(100).default(10),
+});
+export type DecisionStatsQuery = z.input<typeof DecisionStatsQuery>;
+
+const Counts = { allow: z.number(), deny: z.number() };
+
+/** `GET /v1/decisions/stats` answer: counts over time buckets and the most denied tools, agents and users. */
+export const DecisionStats = z.object({
+  bucket: z.enum(["hour", "day"]),
+  since: z.string(),
+  until: z.string(),
+  totals: z.object(Counts),
+  /** Every bucket of the window, oldest first, zeros included (start instant of each bucket). */
+  series: z.array(z.object({ time: z.string(), ...Counts })),
+  tools: z.array(z.object({ server: z.string(), tool: z.string(), ...Counts })),
+  agents: z.array(z.object({ agent: z.string(), ...Counts })),
+  users: z.array(z.object({ user: z.string().nullable(), ...Counts })),
+});
+export type DecisionStats = z.infer<typeof DecisionStats>;
+
+export const DecisionPage = z.object({ decisions: z.array(DecisionRecord), nextCursor: z.string().nullable() });
+export type DecisionPage = z.infer<typeof DecisionPage>;
+
+/** The error body of every non-200 answer. */
+export const ErrorBody = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+});
+export type ErrorBody = z.infer<typeof ErrorBody>;
+
+/**
+ * The files of a policy set, as text (`POST /v1/policy-sets`): `*.cedarschema` files by path,
+ * pinned catalogs by server id, `*.cedar` files by path, `entities.json` and `links.json`.
+ */
+export const PolicySetSources = z.object({
+  schema: z.record(z.string(), z.string()),
+  catalogs: z.record(z.string(), z.string()),
+  policies: z.record(z.string(), z.string()),
+  entities: z.string().nullable(),
+  links: z.string().optional(),
+});
+export type PolicySetSources = z.infer<typeof PolicySetSources>;
+
+/** `POST /v1/policy-sets` body: publish a version (validated; not activated). */
+export const PublishRequest = z.object({ sources: PolicySetSources, message: z.string().max(2_000).optional() });
+export type PublishRequest = z.input<typeof PublishRequest>;
+
+/** A published version (`GET /v1/policy-sets` items, and the answer to publish and edits). */
+export const PolicySetVersionInfo = z.object({
+  version: z.string(),
+  publishedAt: z.string(),
+  publishedBy: z.string().nullable(),
+  parent: z.string().nullable(),
+  message: z.string().nullable(),
+  active: z.boolean(),
+});
+export type PolicySetVersionInfo = z.infer<typeof PolicySetVersionInfo>;
+
+const policyId = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "letters, digits and _ . : - only (at most 128)");
+
+/** `POST /v1/policy-sets/{version}/templates` body: a new version with this Cedar template added. */
+export const TemplateRequest = z.object({ id: policyId, text: z.string().min(1).max(64_000), message: z.string().max(2_000).optional() });
+export type TemplateRequest = z.input<typeof TemplateRequest>;
+
+/** `POST /v1/policy-sets/{version}/links` body: a new version with this template-linked policy. */
+export const LinkRequest = z.object({
+  templateId: z.string().min(1),
+  id: policyId,
+  principal: EntityUid.optional(),
+  resource: EntityUid.optional(),
+  message: z.string().max(2_000).optional(),
+});
+export type LinkRequest = z.input<typeof LinkRequest>;
+
+/** `POST /v1/policy-sets/{version}/replay` body. `until` is exclusive. */
+export const ReplayRequest = z.object({
+  since: z.iso.datetime({ offset: true }).optional(),
+  until: z.iso.datetime({ offset: true }).optional(),
+  examples: z.number().int().min(0).max(100).default(10),
+});
+export type ReplayRequest = z.input<typeof ReplayRequest>;
+
+/** The role of an API key: what its holder may call (see README "Security"). */
+export const ApiKeyRole = z.enum(["pep", "auditor", "policy-admin", "admin"]);
+export type ApiKeyRole = z.infer<typeof ApiKeyRole>;
+
+/** `POST /v1/keys` body. */
+export const ApiKeyCreateRequest = z.object({ name: z.string().min(1).max(128), role: ApiKeyRole });
+export type ApiKeyCreateRequest = z.infer<typeof ApiKeyCreateRequest>;
+
+/** An API key as listed: never the key, only its first characters (`prefix`). */
+export const ApiKeyInfo = z.object({
+  id: z.string(),
+  name: z.string(),
+  role: ApiKeyRole,
+  prefix: z.string(),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
+});
+export type ApiKeyInfo = z.infer<typeof ApiKeyInfo>;
+
+/** `POST /v1/keys` answer: the key itself, shown this once. */
+export const ApiKeyCreated = ApiKeyInfo.extend({ key: z.string() });
+export type ApiKeyCreated = z.infer<typeof ApiKeyCreated>;
+
+/** `GET /v1/keys` answer. */
+export const ApiKeyList = z.object({ keys: z.array(ApiKeyInfo) });
+export type ApiKeyList = z.infer<typeof ApiKeyList>;

@@ -1,0 +1,77 @@
+/**
+ * Verdict's tables (drizzle). The SQL that creates them lives in `migrations/`, generated from
+ * this file with `npx drizzle-kit generate`, and is applied at start by both drivers.
+ */
+import { sql } from "drizzle-orm";
+import { bigint, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+
+/**
+ * The decision record: append-only, one row per answered question. The primary key leads with
+ * `id` (a UUIDv7, so time-ordered) and includes `time`, the partition key: in the database
+ * the table is partitioned by RANGE on `time`, one partition per UTC day
+ * (`migrations/0002_partitioning.sql`, which drizzle cannot express). The trigram index on
+ * `arguments::text` for argument search lives only in that migration too.
+ */
+export const decisions = pgTable(
+  "decisions",
+  {
+    id: uuid("id").notNull(),
+    time: timestamp("time", { withTimezone: true, mode: "date" }).notNull(),
+    kind: text("kind").notNull(),
+    agent: text("agent").notNull(),
+    userId: text("user_id"),
+    delegation: jsonb("delegation").notNull().default(sql`'[]'::jsonb`),
+    server: text("server").notNull(),
+    tool: text("tool").notNull(),
+    action: text("action").notNull(),
+    arguments: jsonb("arguments"),
+    argumentsSha256: text("arguments_sha256").notNull(),
+    task: jsonb("task"),
+    taskId: text("task_id"),
+    decision: text("decision").notNull(),
+    reasons: text("reasons").array().notNull(),
+    errors: jsonb("errors").notNull(),
+    obligations: jsonb("obligations").notNull(),
+    message: text("message"),
+    policySetVersion: text("policy_set_version").notNull(),
+    caller: text("caller"),
+    /** Who the agent and the user are and how Verdict knows (verified from a token or asserted). */
+    identity: jsonb("identity"),
+    /** The `jti` of the per-call credential minted with this decision, when one was. */
+    credentialJti: text("credential_jti"),
+    requestId: text("request_id"),
+    evaluationMicros: integer("evaluation_micros").notNull(),
+    request: jsonb("request").notNull(),
+    stream: uuid("stream").notNull(),
+    seq: bigint("seq", { mode: "number" }).notNull(),
+    prevHash: text("prev_hash"),
+    hash: text("hash").notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.id, t.time] }),
+    index("decisions_time_idx").on(t.time.desc(), t.id.desc()),
+    index("decisions_agent_idx").on(t.agent, t.time.desc()),
+    index("decisions_user_idx").on(t.userId, t.time.desc()),
+    index("decisions_server_tool_idx").on(t.server, t.tool, t.time.desc()),
+    index("decisions_decision_idx").on(t.decision, t.time.desc()),
+    index("decisions_task_idx").on(t.taskId, t.time.desc()),
+    index("decisions_reasons_idx").using("gin", t.reasons),
+    index("decisions_stream_idx").on(t.stream, t.seq),
+    index("decisions_tool_idx").on(t.tool, t.time.desc()),
+    index("decisions_caller_idx").on(t.caller, t.time.desc()),
+    index("decisions_request_id_idx").on(t.requestId),
+    index("decisions_policy_set_version_idx").on(t.policySetVersion, t.time.desc()),
+  ],
+);
+
+/** One writer's hash chain: each Verdict process (and each restart after a failed write) starts a stream. */
+export const streams = pgTable("streams", {
+  id: uuid("id").primaryKey(),
+  startedAt: timestamp("started_at", { withTimezone: true, mode: "date" }).notNull(),
+  host: text("host").notNull(),
+  pid: integer("pid").notNull(),
+  /** The last seq of this stream removed by retention (its partitions dropped), or null. */
+  prunedSeq: bigint("pruned_seq", { mode: "number" }),
+  /** The hash of the record at `prunedSeq`: the `prevHash` the first kept record must carry. */
+  prunedHash: text("pruned_hash"),
+});

@@ -1,0 +1,121 @@
+/**
+ * Reads the decision record: filtered, newest first, with cursor pagination keyed on
+ * (time, id), which stays stable while new decisions arrive.
+ */
+import { eq, sql } from "drizzle-orm";
+import type { DecisionRecord } from "../contract/wire.js";
+import type { Db } from "../db/client.js";
+import { decisions } from "../db/schema.js";
+import { filterConditions, whereAll, type SearchFilters } from "./search.js";
+
+/** The cursor does not decode. */
+export class CursorError extends Error {}
+
+type Row = typeof decisions.$inferSelect;
+
+/** Maps a row of `decisions` back to the record it was written from. */
+export function fromRow(r: Row): DecisionRecord {
+  return {
+    id: r.id,
+    time: r.time.toISOString(),
+    kind: r.kind as DecisionRecord["kind"],
+    agent: r.agent,
+    user: r.userId,
+    delegation: r.delegation as DecisionRecord["delegation"],
+    server: r.server,
+    tool: r.tool,
+    action: r.action,
+    arguments: r.arguments,
+    argumentsSha256: r.argumentsSha256,
+    task: r.task as DecisionRecord["task"],
+    decision: r.decision as DecisionRecord["decision"],
+    reasons: r.reasons,
+    errors: r.errors as DecisionRecord["errors"],
+    obligations: r.obligations as unknown[],
+    message: r.message,
+    policySetVersion: r.policySetVersion,
+    caller: r.caller,
+    identity: r.identity as DecisionRecord["identity"],
+    credentialJti: r.credentialJti,
+    requestId: r.requestId,
+    evaluationMicros: r.evaluationMicros,
+    request: r.request,
+    stream: r.stream,
+    seq: r.seq,
+    prevHash: r.prevHash,
+    hash: r.hash,
+  };
+}
+
+function encodeCursor(r: Row): string {
+  return Buffer.from(JSON.stringify([r.time.toISOString(), r.id])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): [Date, string] {
+  try {
+    const [t, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
+    const time = new Date(t);
+    if (Number.isNaN(time.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new Error();
+    return [time, id];
+  } catch {
+    throw new CursorError("cursor is not one this server issued");
+  }
+}
+
+/**
+ * The SQL of one page (`limit + 1` rows, to know whether another page follows); exported so the
+ * benchmark can EXPLAIN exactly what the API runs.
+ * @throws CursorError when `q.cursor` is malformed
+ */
+export function decisionPageQuery(db: Db, q: SearchFilters & { limit: number; cursor?: string }) {
+  const where = filterConditions(q);
+  if (q.cursor) {
+    const [time, id] = decodeCursor(q.cursor);
+    where.push(sql`(${decisions.time}, ${decisions.id}) < (${time}, ${id}::uuid)`);
+  }
+  return db
+    .select()
+    .from(decisions)
+    .where(whereAll(where))
+    // NULLS LAST as in the indexes (`time DESC NULLS LAST`): a plain DESC means NULLS FIRST,
+    // which no index provides, and Postgres would sort the whole match instead.
+    .orderBy(sql`${decisions.time} DESC NULLS LAST`, sql`${decisions.id} DESC NULLS LAST`)
+    .limit(q.limit + 1);
+}
+
+/**
+ * Lists decisions matching every given filter, newest first.
+ * @param q parsed filters, `limit` 1..1000 and an optional cursor from a previous page
+ * @returns a page and the cursor of the next one (null on the last page)
+ * @throws CursorError when `q.cursor` is malformed
+ */
+export async function listDecisions(
+  db: Db,
+  q: SearchFilters & { limit: number; cursor?: string },
+): Promise<{ decisions: DecisionRecord[]; nextCursor: string | null }> {
+  const rows = await decisionPageQuery(db, q);
+  const page = rows.slice(0, q.limit);
+  return {
+    decisions: page.map(fromRow),
+    nextCursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]!) : null,
+  };
+}
+
+/**
+ * Every decision matching the filters, newest first, read in keyset pages of `pageSize` rows so
+ * that no more than one page is in memory at a time (export of millions of rows).
+ */
+export async function* scanDecisions(db: Db, f: SearchFilters, pageSize = 1000): AsyncGenerator<DecisionRecord[]> {
+  let cursor: string | undefined;
+  do {
+    const page = await listDecisions(db, { ...f, limit: pageSize, cursor });
+    if (page.decisions.length) yield page.decisions;
+    cursor = page.nextCursor ?? undefined;
+  } while (cursor);
+}
+
+/** One decision by id, or null. */
+export async function getDecision(db: Db, id: string): Promise<DecisionRecord | null> {
+  const rows = await db.select().from(decisions).where(eq(decisions.id, id)).limit(1);
+  return rows[0] ? fromRow(rows[0]) : null;
+}

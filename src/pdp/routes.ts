@@ -1,0 +1,145 @@
+/**
+ * The decision endpoints (DESIGN.md "Wire contract"): `POST /v1/mcp/tools/call`,
+ * `POST /v1/mcp/tools/list`, `POST /v1/authorize`, `POST /v1/authorize/batch`.
+ * A deny is a 200; an answer is given only once its decision is recorded, else 503.
+ *
+ * Tokens (`agentToken`/`userToken` in the body, or the `X-Verdict-Agent-Token` and
+ * `X-Verdict-User-Token` headers) are verified here and then dropped: they never reach the
+ * evaluation, the record, a log line or an answer. A refused token is a recorded deny naming the
+ * cause, not an HTTP error, so that forged and stale tokens show up in the audit trail.
+ */
+import { Hono, type Context } from "hono";
+import { v7 as uuidv7 } from "uuid";
+import {
+  AGENT_TOKEN_HEADER,
+  AuthorizeBatchRequest,
+  AuthorizeRequest,
+  ToolCallRequest,
+  ToolListRequest,
+  USER_TOKEN_HEADER,
+  type CallCredential,
+} from "../contract/wire.js";
+import { mintCallCredential } from "../credentials/mint.js";
+import { recordEvaluations, type ToRecord } from "../decisions/answer.js";
+import { canonicalSha256 } from "../decisions/record.js";
+import type { AppDeps, AppEnv } from "../http/app.js";
+import { VerdictError } from "../http/errors.js";
+import { readBody } from "../http/validate.js";
+import { IdentityResolver, toRecordedIdentity, type IdentityClaims } from "../identity/resolve.js";
+import { TokenVerifier } from "../identity/token-verifier.js";
+import { evaluateAuthorize, EntityConflictError } from "./authorize.js";
+import type { Evaluation } from "./evaluation.js";
+import { evaluateToolCall } from "./tool-call.js";
+import { filterToolList } from "./tool-list.js";
+
+/** The body's tokens, or the headers' (not both), and the asserted ids. */
+function identityClaims(c: Context<AppEnv>, body: { agent?: string; user?: string; agentToken?: string; userToken?: string }): IdentityClaims {
+  const pick = (inBody: string | undefined, header: string, field: string) => {
+    const inHeader = c.req.header(header) || undefined;
+    if (inBody !== undefined && inHeader !== undefined) {
+      throw new VerdictError("bad_request", `give the ${field} in the body or in the ${header} header, not both`);
+    }
+    return inBody ?? inHeader;
+  };
+  const claims: IdentityClaims = {
+    agent: body.agent,
+    user: body.user,
+    agentToken: pick(body.agentToken, AGENT_TOKEN_HEADER, "agentToken"),
+    userToken: pick(body.userToken, USER_TOKEN_HEADER, "userToken"),
+  };
+  if (claims.agent === undefined && claims.agentToken === undefined) {
+    throw new VerdictError("bad_request", "invalid body: agent: required unless an agent token is given");
+  }
+  return claims;
+}
+
+/** The decision endpoints, mounted by `createApp`. */
+export function pdpRoutes(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const now = deps.now ?? (() => new Date());
+  const identity = deps.identity ?? new IdentityResolver(new TokenVerifier([]));
+
+  const recordAll = (c: Context<AppEnv>, items: ToRecord[], time: Date) => recordEvaluations(deps, c, items, time);
+
+  app.post("/v1/mcp/tools/call", async (c) => {
+    const time = now();
+    const { agentToken, userToken, credential: wantsCredential, ...body } = await readBody(c, ToolCallRequest);
+    const who = await identity.resolve(identityClaims(c, { agent: body.agent, user: body.user, agentToken, userToken }));
+    const question = { ...body, agent: who.agent.id, user: who.user?.id };
+    const evaluation = evaluateToolCall(deps.policies.get(), question, time, who, deps.drift?.lookup);
+    const id = uuidv7();
+    let credential: CallCredential | undefined;
+    if (wantsCredential && evaluation.decision === "allow") {
+      try {
+        credential = await mintCallCredential(deps.signingKeys, {
+          issuer: deps.issuer(),
+          decisionId: id,
+          agent: evaluation.agent,
+          user: evaluation.user,
+          server: evaluation.server,
+          tool: evaluation.tool,
+          argumentsSha256: canonicalSha256(evaluation.arguments ?? null),
+          task: evaluation.task,
+          now: time,
+          ttlSeconds: deps.credentialTtlSeconds ?? 60,
+        });
+      } catch (e) {
+        throw new VerdictError("unavailable", `credential could not be minted (${(e as Error).message}); no decision was made, treat this as a deny`);
+      }
+    }
+    const [answer] = await recordAll(
+      c,
+      [{ evaluation, credential, meta: { id, identity: toRecordedIdentity(who), delegation: who.delegation, credentialJti: credential?.jti ?? null } }],
+      time,
+    );
+    return c.json(answer);
+  });
+
+  app.post("/v1/mcp/tools/list", async (c) => {
+    const time = now();
+    const { agentToken, userToken, ...body } = await readBody(c, ToolListRequest);
+    const who = await identity.resolve(identityClaims(c, { agent: body.agent, user: body.user, agentToken, userToken }));
+    const ps = deps.policies.get();
+    const { drifted, ...answer } = filterToolList(ps, { ...body, agent: who.agent.id, user: who.user?.id }, time, who, deps.drift?.lookup);
+    if (drifted.length && deps.drift) {
+      try {
+        await deps.drift.record(body.server, drifted, who.agent.id, ps.version, time);
+      } catch (e) {
+        deps.logger.error({ err: (e as Error).message }, "tool drift not recorded");
+        throw new VerdictError("unavailable", "tool drift was detected but could not be recorded; the drifted tools are hidden");
+      }
+    }
+    return c.json(answer);
+  });
+
+  /** `/v1/authorize` carries no tokens: when proof is required, every answer is a deny. */
+  const authorizeOne = (q: ReturnType<typeof AuthorizeRequest.parse>, ps = deps.policies.get()): ToRecord => {
+    let evaluation: Evaluation;
+    try {
+      evaluation = evaluateAuthorize(ps, q);
+    } catch (e) {
+      if (e instanceof EntityConflictError) throw new VerdictError("bad_request", e.message);
+      throw e;
+    }
+    const failure = identity.requirementFailure(false, false);
+    if (failure) evaluation = { ...evaluation, decision: "deny", reasons: [failure.reason], errors: [], message: failure.message };
+    return { evaluation };
+  };
+
+  app.post("/v1/authorize", async (c) => {
+    const time = now();
+    const body = await readBody(c, AuthorizeRequest);
+    const [answer] = await recordAll(c, [authorizeOne(body)], time);
+    return c.json(answer);
+  });
+
+  app.post("/v1/authorize/batch", async (c) => {
+    const time = now();
+    const body = await readBody(c, AuthorizeBatchRequest);
+    const ps = deps.policies.get();
+    const results = await recordAll(c, body.requests.map((q) => authorizeOne(q, ps)), time);
+    return c.json({ results });
+  });
+
+  return app;
+}

@@ -1,0 +1,165 @@
+/**
+ * The gateway's per-call question (`POST /v1/mcp/tools/call`): should this agent, acting for this
+ * user, on this task, call this tool with these arguments, now? Verdict's own checks run first
+ * (known agent, user, server and tool; arguments that fit the pinned inputSchema), then Cedar.
+ */
+import { ArgumentsError, toCedarValue } from "../catalog/arguments.js";
+import type { CedarRequest, EntityUid } from "../engine/cedar.js";
+import { identityEntities } from "../identity/entities.js";
+import type { ResolvedIdentity } from "../identity/resolve.js";
+import type { PolicySet } from "../policy-set/load.js";
+import { microsSince, uidText, type Evaluation } from "./evaluation.js";
+import { leanToolCallRequest } from "./lean-request.js";
+
+/** A tool call question, as validated from the wire (see `contract/wire.ts`). */
+export interface ToolCallQuestion {
+  agent: string;
+  user?: string;
+  server: string;
+  tool: string;
+  arguments: Record<string, unknown>;
+  task?: { id: string; kind?: string };
+  client?: string;
+}
+
+/** Which parties a token proved (`context.session.verified`); Verdict sets it on every request. */
+export interface Verified {
+  agent: boolean;
+  user: boolean;
+}
+
+/** Nothing proven: what every request without tokens gets. */
+export const NOT_VERIFIED: Verified = { agent: false, user: false };
+
+/**
+ * Tool drift known to Verdict: for a tool (`<server>/<tool>`) pinned with `pinnedHash`, the
+ * definition hash a gateway reported instead, or undefined when no drift is open.
+ */
+export type DriftLookup = (actionId: string, pinnedHash: string) => string | undefined;
+
+/**
+ * Builds `context.session` (Mcp::Session): the delegating user, the task, the client, which
+ * parties a token proved, and the time of the request (Unix seconds, UTC hour 0-23, ISO weekday
+ * 1-7).
+ */
+export function sessionContext(
+  q: Omit<ToolCallQuestion, "tool" | "arguments" | "server">,
+  now: Date,
+  verified: Verified = NOT_VERIFIED,
+): Record<string, unknown> {
+  const session: Record<string, unknown> = {
+    requestTime: Math.floor(now.getTime() / 1000),
+    hourUtc: now.getUTCHours(),
+    weekdayUtc: now.getUTCDay() === 0 ? 7 : now.getUTCDay(),
+    verified: { agent: verified.agent, user: verified.user },
+  };
+  if (q.user !== undefined) session.user = { __entity: { type: "Mcp::User", id: q.user } };
+  if (q.task) session.task = q.task.kind === undefined ? { id: q.task.id } : { id: q.task.id, kind: q.task.kind };
+  if (q.client !== undefined) session.client = q.client;
+  return session;
+}
+
+/** Which parties of a resolved identity a token proved. */
+export function verifiedOf(identity: ResolvedIdentity | undefined): Verified {
+  return { agent: identity?.agent.verified ?? false, user: identity?.user?.verified ?? false };
+}
+
+/** The uids of the request's entities, to slice the store with. */
+export function requestUids(q: { agent: string; user?: string; server: string }): EntityUid[] {
+  const uids: EntityUid[] = [
+    { type: "Mcp::Agent", id: q.agent },
+    { type: "Mcp::Server", id: q.server },
+  ];
+  if (q.user !== undefined) uids.push({ type: "Mcp::User", id: q.user });
+  return uids;
+}
+
+/**
+ * Evaluates a tool call against a policy set. Never throws: an identity failure (a refused
+ * token, a required proof missing), unknown agent, user, server or tool, arguments that do not
+ * fit the pinned inputSchema, and Cedar errors are all denies with reasons. A party proven by a
+ * token need not be in `entities.json`; one only asserted must be.
+ * @param now the instant the request was received (also what `context.session` says)
+ * @param identity how `q.agent` and `q.user` were identified; absent: both asserted
+ * @param drift open tool drift: a drifted tool is denied, naming both hashes, until re-pinned
+ */
+export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, identity?: ResolvedIdentity, drift?: DriftLookup): Evaluation {
+  const start = process.hrtime.bigint();
+  const actionId = `${q.server}/${q.tool}`;
+  const request: CedarRequest = {
+    principal: { type: "Mcp::Agent", id: q.agent },
+    action: { type: "Mcp::Action", id: actionId },
+    resource: { type: "Mcp::Server", id: q.server },
+    context: { input: q.arguments, session: sessionContext(q, now, verifiedOf(identity)) },
+    entities: [],
+  };
+  const base = {
+    kind: "tools/call" as const,
+    policySetVersion: ps.version,
+    agent: q.agent,
+    user: q.user ?? null,
+    server: q.server,
+    tool: q.tool,
+    action: uidText(request.action),
+    arguments: q.arguments,
+    task: q.task ?? null,
+    request,
+    obligations: [],
+  };
+  const deny = (check: string, message: string): Evaluation => ({
+    ...base,
+    decision: "deny",
+    reasons: [check.startsWith("verdict:") ? check : `verdict:${check}`],
+    errors: [],
+    message,
+    evaluationMicros: microsSince(start),
+  });
+
+  if (identity?.failure) return deny(identity.failure.reason, identity.failure.message);
+  if (!identity?.agent.verified && !ps.entities.get(request.principal)) return deny("unknown-agent", `agent ${JSON.stringify(q.agent)} is not a known Mcp::Agent`);
+  if (q.user !== undefined && !identity?.user?.verified && !ps.entities.get({ type: "Mcp::User", id: q.user })) {
+    return deny("unknown-user", `user ${JSON.stringify(q.user)} is not a known Mcp::User`);
+  }
+  if (!ps.servers.has(q.server)) return deny("unknown-server", `server ${JSON.stringify(q.server)} has no pinned tool catalog`);
+  const tool = ps.tools.get(actionId);
+  if (!tool) return deny("unknown-tool", `tool ${JSON.stringify(q.tool)} is not in the pinned catalog of server ${JSON.stringify(q.server)}`);
+
+  const reported = drift?.(actionId, tool.definitionHash);
+  if (reported) {
+    return deny(
+      "tool-drift",
+      `tool ${JSON.stringify(actionId)} differs from its pinned definition (pinned ${tool.definitionHash}, reported ${reported}); calls are denied until it is re-pinned`,
+    );
+  }
+  const schemaProblem = tool.checkArguments(q.arguments);
+  if (schemaProblem) return deny("arguments-invalid", `arguments do not fit the inputSchema of ${actionId}: ${schemaProblem}`);
+  let input: unknown;
+  try {
+    input = toCedarValue(tool.inputType, q.arguments);
+  } catch (e) {
+    if (e instanceof ArgumentsError) return deny("arguments-invalid", `arguments do not fit the inputSchema of ${actionId}: ${e.message}`);
+    throw e;
+  }
+  request.context = { input, session: request.context.session };
+  request.entities = identityEntities(ps.entities, requestUids(q), identity);
+
+  // The record keeps the full request; the engine gets only what the applicable policies read.
+  const reads = ps.engine.attributesRead(request.action);
+  const answer = ps.engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, request, reads) : request);
+  return {
+    ...base,
+    decision: answer.decision,
+    reasons: answer.reasons,
+    errors: answer.errors,
+    message: explain(answer),
+    evaluationMicros: microsSince(start),
+  };
+}
+
+/** A one-line explanation of a Cedar answer. */
+export function explain(answer: { decision: "allow" | "deny"; reasons: string[]; errors: { message: string }[] }): string {
+  if (answer.decision === "allow") return `allowed by ${answer.reasons.join(", ")}`;
+  if (answer.reasons.length) return `denied by ${answer.reasons.join(", ")}`;
+  if (answer.errors.length) return `denied: evaluation failed: ${answer.errors.map((e) => e.message).join("; ")}`;
+  return "denied: no policy permits this call";
+}

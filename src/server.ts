@@ -1,0 +1,231 @@
+/**
+ * Starts a Verdict server: opens the database (running migrations), loads the policy set,
+ * starts the decision log and serves the API. `src/index.ts` calls it with the parsed
+ * environment; tests call it to run a real server on a free port.
+ */
+import type { Server as HttpServer, ServerResponse } from "node:http";
+import { Server as NetServer, type AddressInfo } from "node:net";
+import { serve, type ServerType } from "@hono/node-server";
+import pino, { type Logger } from "pino";
+import { ApiKeyStore, type CreatedApiKey } from "./auth/api-keys.js";
+import type { Config } from "./config.js";
+import { openDatabase, type Database } from "./db/client.js";
+import { ChainCheckpointer } from "./audit/checkpoints.js";
+import { DecisionLog } from "./decisions/log.js";
+import { Masking } from "./decisions/masking.js";
+import { maintainPartitions } from "./decisions/partitions.js";
+import { createApp } from "./http/app.js";
+import { IdentityResolver } from "./identity/resolve.js";
+import { TokenVerifier } from "./identity/token-verifier.js";
+import { SigningKeys } from "./keys/signing-keys.js";
+import { ActivePolicySet } from "./policy-set/active.js";
+import { loadPolicySet, type PolicySet } from "./policy-set/load.js";
+import { watchPolicySet } from "./policy-set/watch.js";
+import { activeVersion, loadVersion, PolicySetCache } from "./policy-sets/store.js";
+import { PolicySetSync, type SyncOptions } from "./policy-sets/sync.js";
+import { ToolDriftRegistry } from "./tool-drift/registry.js";
+
+/** A running server. */
+export interface RunningServer {
+  url: string;
+  port: number;
+  database: Database;
+  log: DecisionLog;
+  checkpointer: ChainCheckpointer;
+  policies: ActivePolicySet;
+  apiKeys: ApiKeyStore;
+  signingKeys: SigningKeys;
+  logger: Logger;
+  /**
+   * Stops accepting (the listening socket is closed before this returns), answers what is in
+   * flight, writes what is queued, closes the database. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+/** How often each replica re-reads the signing keys, so a rotation elsewhere reaches its JWKS. */
+const SIGNING_KEY_REFRESH_MS = 15_000;
+/** How long shutdown waits for in-flight requests before it closes every connection, in ms. */
+const DRAIN_TIMEOUT_MS = 10_000;
+
+/** How to start, beyond the configuration. */
+export interface StartOptions {
+  /**
+   * Development mode: serve the files of `policyDir`/`schemaDir`, reload them on save, and
+   * ignore activations in the database.
+   */
+  watch?: boolean;
+  /** Tuning of the roll-out (poll intervals), for tests. */
+  sync?: SyncOptions;
+  /** Receives the text announcing a bootstrap admin key (default: stderr). */
+  announce?: (text: string) => void;
+}
+
+/**
+ * Which policy set a replica serves at start: the version activated in the database when there
+ * is one (the fleet's), else the files. Files are never published implicitly: publishing is a
+ * deliberate step (`verdict publish`), so a replica started from a stray checkout cannot change
+ * what the fleet serves.
+ * @throws PolicySetError when that set is invalid (Verdict does not start without one)
+ */
+async function initialPolicySet(config: Config, database: Database, cache: PolicySetCache, watch: boolean, logger: Logger): Promise<PolicySet> {
+  const active = watch ? null : await activeVersion(database.db);
+  const policySet = active ? (await loadVersion(database.db, active.version, cache)).policySet : loadPolicySet(config.policyDir, config.schemaDir);
+  cache.remember(policySet);
+  logger.info(
+    { version: policySet.version, source: active ? "database" : "files", policies: policySet.policies.size, tools: policySet.tools.size },
+    "policy set loaded",
+  );
+  for (const w of policySet.warnings) logger.warn(w, "policy warning");
+  return policySet;
+}
+
+/**
+ * During shutdown, idle keep-alive connections are closed every this many ms. Not at once:
+ * a request a client has already sent on a fresh connection may not have been read yet, and
+ * closing that connection as idle would drop it unanswered.
+ */
+const IDLE_SWEEP_MS = 250;
+
+/**
+ * Tells the operator the first admin key, once, on stderr and never through the logger (logs
+ * are often shipped elsewhere; the key must not travel with them).
+ */
+export function announceBootstrapKey(created: CreatedApiKey, write: (text: string) => void = (t) => void process.stderr.write(t)): void {
+  const line = "=".repeat(72);
+  write(
+    [
+      "",
+      line,
+      "Verdict: no API key existed, so an admin key was created. It is shown only this once:",
+      "",
+      `    ${created.key}`,
+      "",
+      `(id ${created.info.id}). Send it as "Authorization: Bearer <key>". Create keys for gateways`,
+      "with `verdict keys create --role pep --name <gateway>` or POST /v1/keys, then store this one",
+      "safely or revoke it. To seed an admin key instead, set VERDICT_ADMIN_KEY.",
+      line,
+      "",
+    ].join("\n"),
+  );
+}
+
+/**
+ * @throws PolicySetError when the policy set is invalid (Verdict does not start without one)
+ * @throws when the database cannot be opened or migrated, or a JWKS file cannot be read
+ */
+export async function startServer(
+  config: Config,
+  logger: Logger = pino({ level: config.logLevel }),
+  options: StartOptions = {},
+): Promise<RunningServer> {
+  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir, logger });
+  logger.info({ driver: database.kind }, "database ready");
+  const cache = new PolicySetCache();
+  let policySet: PolicySet;
+  try {
+    policySet = await initialPolicySet(config, database, cache, options.watch ?? false, logger);
+  } catch (e) {
+    await database.close();
+    throw e;
+  }
+  const apiKeys = new ApiKeyStore(database.db);
+  const bootstrap = await apiKeys.ensureAdmin(config.adminKey);
+  if (bootstrap) {
+    logger.warn({ keyId: bootstrap.info.id }, "no API key existed: created a bootstrap admin key (printed once on stderr)");
+    announceBootstrapKey(bootstrap, options.announce);
+  }
+  const signingKeys = await SigningKeys.open(database.db);
+  const refresh = setInterval(() => {
+    signingKeys.refresh().catch((e: Error) => logger.warn({ err: e.message }, "signing keys not refreshed"));
+  }, SIGNING_KEY_REFRESH_MS);
+  refresh.unref();
+  const identity = new IdentityResolver(new TokenVerifier(config.issuers), config.requireVerified);
+  logger.info({ issuers: config.issuers.map((i) => `${i.kind}:${i.issuer}`), requireVerified: config.requireVerified }, "identity");
+
+  const partitions = maintainPartitions(database.db, {
+    aheadDays: config.partitionsAheadDays,
+    retentionDays: config.retentionDays,
+    onError: (e) => logger.error({ err: String(e) }, "partition maintenance failed"),
+    onDropped: (names) => logger.info({ partitions: names }, "retention: dropped decision partitions"),
+  });
+  await partitions.ready;
+  const log = new DecisionLog(database, { logger });
+  const checkpointer = new ChainCheckpointer(database.db, log, signingKeys, {
+    intervalMs: config.checkpointSeconds * 1000,
+    everyRecords: config.checkpointRecords,
+    logger,
+  });
+  checkpointer.start();
+  const policies = new ActivePolicySet(policySet);
+  const drift = new ToolDriftRegistry(database.db);
+  await drift.refresh();
+  const masking = config.masking ? new Masking(config.masking) : undefined;
+  let url = "";
+  const app = createApp({
+    policies,
+    log,
+    database,
+    logger,
+    apiKeys,
+    signingKeys,
+    identity,
+    issuer: () => config.issuer ?? url,
+    credentialTtlSeconds: config.credentialTtlSeconds,
+    masking,
+    drift,
+    policySetCache: cache,
+  });
+  const watcher = options.watch ? watchPolicySet(config, policies, logger) : null;
+  const sync = options.watch ? null : new PolicySetSync({ db: database.db, policies, cache, drift, logger, databaseUrl: config.databaseUrl }, options.sync);
+  await sync?.start();
+
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+  });
+  const http = server as HttpServer;
+  const port = (server.address() as AddressInfo).port;
+  url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  logger.info({ url }, "verdict listening");
+
+  // Node's server.close() waits for every connection, and a busy keep-alive client (a gateway)
+  // never lets its connection go idle, so shutdown would hang. While draining, every answer
+  // carries `Connection: close`, so each connection ends after its in-flight request.
+  let draining = false;
+  const inFlight = new Set<ServerResponse>();
+  http.on("request", (_req, res: ServerResponse) => {
+    if (draining) res.setHeader("connection", "close");
+    inFlight.add(res);
+    res.once("close", () => inFlight.delete(res));
+  });
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      clearInterval(refresh);
+      watcher?.close();
+      draining = true;
+      for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
+      // net.Server's close stops listening without http.Server's immediate closing of idle
+      // connections (see IDLE_SWEEP_MS); resolves once the last connection has ended.
+      const closed = new Promise<void>((resolve) => NetServer.prototype.close.call(http, () => resolve()));
+      const sweep = setInterval(() => http.closeIdleConnections(), IDLE_SWEEP_MS);
+      const deadline = setTimeout(() => {
+        logger.warn({ inFlight: inFlight.size }, "drain timeout: closing the remaining connections");
+        http.closeAllConnections();
+      }, DRAIN_TIMEOUT_MS);
+      try {
+        await closed;
+      } finally {
+        clearInterval(sweep);
+        clearTimeout(deadline);
+      }
+      await sync?.stop();
+      await log.close();
+      partitions.stop();
+      // The last heads are signed after the log has drained, so the stream ends on a signature.
+      await checkpointer.stop().catch((e) => logger.error({ err: String(e) }, "final chain checkpoint failed"));
+      await database.close();
+    })());
+  return { url, port, database, log, checkpointer, policies, apiKeys, signingKeys, logger, stop };
+}
