@@ -1,0 +1,111 @@
+/**
+ * Mounts Verdict's app in-process over a test database, with the example policy set (or any
+ * other). `request()` is the way tests talk to it: it sends JSON and, by default, the admin API
+ * key, so tests stay the same as the API grows; `key` sends another key (one per role is made in
+ * `keys`), or none with `key: null`.
+ */
+import { join } from "node:path";
+import pino from "pino";
+import { ApiKeyStore } from "../../src/auth/api-keys.js";
+import type { IssuerConfig, RequireVerified } from "../../src/config.js";
+import type { ApiKeyRole } from "../../src/contract/wire.js";
+import { DecisionLog } from "../../src/decisions/log.js";
+import type { Masking } from "../../src/decisions/masking.js";
+import { createApp } from "../../src/http/app.js";
+import { IdentityResolver } from "../../src/identity/resolve.js";
+import { TokenVerifier } from "../../src/identity/token-verifier.js";
+import { SigningKeys } from "../../src/keys/signing-keys.js";
+import { ActivePolicySet } from "../../src/policy-set/active.js";
+import { loadPolicySet, type PolicySet } from "../../src/policy-set/load.js";
+import { createTestDatabase, type TestDatabase } from "./db.js";
+
+export const ROOT = join(import.meta.dirname, "..", "..");
+export const EXAMPLE_POLICY_DIR = join(ROOT, "policies");
+export const EXAMPLE_SCHEMA_DIR = join(ROOT, "schema");
+
+/** The `iss` of the credentials a test app mints. */
+export const TEST_ISSUER = "https://verdict.test";
+
+/** The admin key tests give a Verdict process they spawn (`VERDICT_ADMIN_KEY`). */
+export const TEST_ADMIN_KEY = "test-admin-key-0123456789";
+
+let examples: PolicySet | undefined;
+/** The repository's example policy set, loaded once per test file. */
+export function examplePolicySet(): PolicySet {
+  return (examples ??= loadPolicySet(EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR));
+}
+
+export interface TestApp {
+  app: ReturnType<typeof createApp>;
+  db: TestDatabase;
+  log: DecisionLog;
+  policies: ActivePolicySet;
+  apiKeys: ApiKeyStore;
+  signingKeys: SigningKeys;
+  /** One API key per role (`keys.admin` is what `request()` sends by default). */
+  keys: Record<ApiKeyRole, string>;
+  /**
+   * Sends a request; a non-string `body` is sent as JSON. `key`: the API key to send
+   * (default `keys.admin`; null sends none).
+   */
+  request(path: string, init?: { method?: string; body?: unknown; headers?: Record<string, string>; key?: string | null }): Promise<Response>;
+  close(): Promise<void>;
+}
+
+export async function createTestApp(
+  opts: {
+    policySet?: PolicySet;
+    now?: () => Date;
+    issuers?: IssuerConfig[];
+    requireVerified?: RequireVerified;
+    credentialTtlSeconds?: number;
+    masking?: Masking;
+  } = {},
+): Promise<TestApp> {
+  const db = await createTestDatabase();
+  const logger = pino({ level: "silent" });
+  const log = new DecisionLog(db.database, { logger });
+  const policies = new ActivePolicySet(opts.policySet ?? examplePolicySet());
+  const apiKeys = new ApiKeyStore(db.database.db);
+  const keys = {} as Record<ApiKeyRole, string>;
+  for (const role of ["admin", "pep", "auditor", "policy-admin"] as const) keys[role] = (await apiKeys.create({ name: `test-${role}`, role })).key;
+  const signingKeys = await SigningKeys.open(db.database.db);
+  const identity = new IdentityResolver(new TokenVerifier(opts.issuers ?? [], opts.now), opts.requireVerified ?? "none");
+  const app = createApp({
+    policies,
+    log,
+    database: db.database,
+    logger,
+    apiKeys,
+    signingKeys,
+    identity,
+    issuer: () => TEST_ISSUER,
+    credentialTtlSeconds: opts.credentialTtlSeconds,
+    now: opts.now,
+    masking: opts.masking,
+  });
+  return {
+    app,
+    db,
+    log,
+    policies,
+    apiKeys,
+    signingKeys,
+    keys,
+    request: (path, init = {}) => {
+      const headers: Record<string, string> = { ...(init.headers ?? {}) };
+      const key = init.key === undefined ? keys.admin : init.key;
+      if (key !== null) headers.authorization ??= `Bearer ${key}`;
+      let body: string | undefined;
+      if (init.body !== undefined) {
+        body = typeof init.body === "string" ? init.body : JSON.stringify(init.body);
+        headers["content-type"] ??= "application/json";
+      }
+      return Promise.resolve(app.request(path, { method: init.method ?? (body === undefined ? "GET" : "POST"), body, headers }));
+    },
+    close: async () => {
+      await log.close();
+      await db.dispose();
+    },
+  };
+}

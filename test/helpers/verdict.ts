@@ -1,0 +1,51 @@
+/**
+ * A real Verdict server on a free port, over a database of the test file's own (a fresh
+ * Postgres database when `DATABASE_URL` is set, else in-memory PGlite), for tests that need
+ * real HTTP (the SDK, the MCP gateway). Its admin key is `TEST_ADMIN_KEY` (./app.ts).
+ */
+import pino from "pino";
+import { loadConfig, type IssuerConfig, type RequireVerified } from "../../src/config.js";
+import { startServer, type RunningServer } from "../../src/server.js";
+import { EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR, TEST_ADMIN_KEY } from "./app.js";
+import { createPostgresDatabase, usingPostgres } from "./db.js";
+
+export interface TestVerdict {
+  url: string;
+  server: RunningServer;
+  /** Stops the server (the database stays, for `dispose`). */
+  stop(): Promise<void>;
+  /** Stops the server if running and drops its database. */
+  dispose(): Promise<void>;
+}
+
+/** Starts Verdict with the example policy set (or the given directories), trusting `issuers` (none by default). */
+export async function startTestVerdict(
+  opts: { policyDir?: string; schemaDir?: string; issuers?: IssuerConfig[]; requireVerified?: RequireVerified } = {},
+): Promise<TestVerdict> {
+  const pgDb = usingPostgres ? await createPostgresDatabase() : undefined;
+  const server = await startServer(
+    {
+      ...loadConfig({}),
+      port: 0,
+      host: "127.0.0.1",
+      databaseUrl: pgDb?.url,
+      dataDir: "memory://",
+      policyDir: opts.policyDir ?? EXAMPLE_POLICY_DIR,
+      schemaDir: opts.schemaDir ?? EXAMPLE_SCHEMA_DIR,
+      adminKey: TEST_ADMIN_KEY,
+      issuers: opts.issuers ?? [],
+      requireVerified: opts.requireVerified ?? "none",
+      logLevel: "silent",
+    },
+    pino({ level: "silent" }),
+  );
+  return {
+    url: server.url,
+    server,
+    stop: () => server.stop(),
+    dispose: async () => {
+      await server.stop();
+      await pgDb?.drop();
+    },
+  };
+}

@@ -1,0 +1,121 @@
+/**
+ * Every `curl` in README.md works against a live Verdict: each shell block that runs curl is run
+ * by bash with the real curl binary, only `127.0.0.1:8700` rewritten to the test server's
+ * address. A block declares the status it documents (`# HTTP 200`); the JSON block that follows
+ * it, when there is one, is what the answer must look like (ids, times and counters aside).
+ * The API key comes from `VERDICT_KEY`, as the README tells its reader to set it, so the
+ * commands stay as written.
+ */
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunningServer } from "../src/server.js";
+import { ROOT } from "./helpers/app.js";
+import { createPostgresDatabase, usingPostgres } from "./helpers/db.js";
+import { startTestServer, TEST_ADMIN_KEY } from "./helpers/server.js";
+
+const run = promisify(execFile);
+
+interface Example {
+  line: number;
+  script: string;
+  status: number;
+  documented?: unknown;
+}
+
+/** The README's curl examples, in order, with their documented status and answer. */
+function readmeExamples(): Example[] {
+  const text = readFileSync(join(ROOT, "README.md"), "utf8");
+  const blocks = [...text.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({
+    lang: m[1]!,
+    body: m[2]!,
+    line: text.slice(0, m.index).split("\n").length,
+  }));
+  const out: Example[] = [];
+  blocks.forEach((b, i) => {
+    if (b.lang !== "sh" || !/\bcurl\b/.test(b.body)) return;
+    const status = /^# HTTP (\d{3})$/m.exec(b.body);
+    if (!status) throw new Error(`README.md:${b.line}: a curl block must say the status it documents ("# HTTP 200")`);
+    const next = blocks[i + 1];
+    let documented: unknown;
+    if (next?.lang === "json") {
+      try {
+        documented = JSON.parse(next.body);
+      } catch (e) {
+        throw new Error(`README.md:${next.line}: the documented answer is not JSON: ${(e as Error).message}`);
+      }
+    }
+    out.push({ line: b.line, script: b.body, status: Number(status[1]), documented });
+  });
+  return out;
+}
+
+/** Values that differ from run to run (ids, times, hashes, counters, the policy-set version, the database driver). */
+const VARYING = new Set([
+  "caller",
+  "checkedAt",
+  "streams",
+  "records",
+  "decisionId", "id", "time", "requestId", "evaluationMicros", "stream", "seq", "prevHash", "hash", "nextCursor",
+  "argumentsSha256", "policySetVersion", "policies", "recorded", "failed", "batches", "largestBatch", "driver",
+]);
+
+/** Where `actual` departs from `documented`: every documented key must be there, with the same value unless it varies. */
+function departures(documented: unknown, actual: unknown, path = "$"): string[] {
+  if (Array.isArray(documented)) {
+    if (!Array.isArray(actual)) return [`${path}: expected an array`];
+    if (actual.length !== documented.length) return [`${path}: expected ${documented.length} items, got ${actual.length}`];
+    return documented.flatMap((d, i) => departures(d, actual[i], `${path}[${i}]`));
+  }
+  if (documented !== null && typeof documented === "object") {
+    if (actual === null || typeof actual !== "object" || Array.isArray(actual)) return [`${path}: expected an object`];
+    return Object.entries(documented).flatMap(([k, v]) =>
+      !(k in actual) ? [`${path}.${k}: missing`] : VARYING.has(k) ? [] : departures(v, (actual as Record<string, unknown>)[k], `${path}.${k}`),
+    );
+  }
+  return Object.is(documented, actual) ? [] : [`${path}: documented ${JSON.stringify(documented)}, got ${JSON.stringify(actual)}`];
+}
+
+const examples = readmeExamples();
+let verdict: RunningServer;
+let scratch: string;
+let dropDb: (() => Promise<void>) | undefined;
+
+beforeAll(async () => {
+  scratch = mkdtempSync(join(tmpdir(), "verdict-readme-"));
+  writeFileSync(join(scratch, ".curlrc"), `dump-header = "${join(scratch, "headers")}"\n`);
+  let databaseUrl: string | undefined;
+  if (usingPostgres) {
+    const db = await createPostgresDatabase();
+    databaseUrl = db.url;
+    dropDb = db.drop;
+  }
+  verdict = await startTestServer(databaseUrl);
+});
+
+afterAll(async () => {
+  await verdict?.stop();
+  await dropDb?.();
+  rmSync(scratch, { recursive: true, force: true });
+});
+
+describe("README.md", () => {
+  it("has a curl example for every endpoint", () => {
+    const all = examples.map((e) => e.script).join("\n");
+    for (const path of ["/v1/mcp/tools/call", "/v1/mcp/tools/list", "/v1/authorize ", "/v1/authorize/batch", "/v1/decisions?", "/v1/decisions/$id", "/healthz", "/readyz"]) {
+      expect(all, path).toContain(path.trim() === path ? path : `${path.trim()} `);
+    }
+  });
+
+  it.each(examples.map((e) => [e.line, e] as const))("curl at line %i works as documented", async (_line, example) => {
+    const script = example.script.replaceAll("127.0.0.1:8700", new URL(verdict.url).host);
+    const { stdout } = await run("bash", ["-euo", "pipefail", "-c", script], { env: { ...process.env, CURL_HOME: scratch, VERDICT_KEY: TEST_ADMIN_KEY }, timeout: 30_000 });
+    const statuses = [...readFileSync(join(scratch, "headers"), "utf8").matchAll(/^HTTP\/[\d.]+ (\d{3})/gm)];
+    expect(Number(statuses.at(-1)?.[1])).toBe(example.status);
+    const body = JSON.parse(stdout);
+    if (example.documented !== undefined) expect(departures(example.documented, body)).toEqual([]);
+  });
+});
