@@ -1,0 +1,51 @@
+/**
+ * The benchmark's entry point.
+ *
+ *   npm run bench                      HTTP: Verdict (Postgres, every decision recorded) vs bare hono vs Cerbos
+ *   npm run bench -- --engine          in-process decision cost, its growth with policies and entities, memory
+ *   npm run bench:engine               the same
+ *
+ * Options: --duration <s> (per autocannon run, default 10), --connections 1,50,
+ * --workers 1,auto (Verdict process counts to measure, each in turn; the best is compared), --no-cerbos, --policies <n> (extra
+ * policies for the HTTP run), --database <postgres URL> (default postgres://postgres@127.0.0.1:5432/postgres).
+ */
+import { availableParallelism } from "node:os";
+import { parseArgs } from "node:util";
+import { engineBench } from "./engine.js";
+import { httpBench } from "./http.js";
+import { stopAllChildren } from "./support.js";
+
+const { values } = parseArgs({
+  options: {
+    engine: { type: "boolean", default: false },
+    duration: { type: "string", default: "10" },
+    connections: { type: "string", default: "1,50" },
+    workers: { type: "string", default: "1,auto" },
+    "no-cerbos": { type: "boolean", default: false },
+    policies: { type: "string", default: "0" },
+    database: { type: "string", default: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres" },
+  },
+});
+
+const interrupted = () => void stopAllChildren().then(() => process.exit(130));
+process.once("SIGINT", interrupted);
+process.once("SIGTERM", interrupted);
+
+try {
+  if (values.engine) await engineBench();
+  else {
+    await httpBench({
+      duration: Number(values.duration),
+      connections: values.connections.split(",").map(Number),
+      workers: values.workers.split(",").map((w) => (w === "auto" ? availableParallelism() : Number(w))),
+      databaseUrl: values.database,
+      cerbos: !values["no-cerbos"],
+      extraPolicies: Number(values.policies),
+    });
+  }
+} catch (e) {
+  console.error(e);
+  process.exitCode = 1;
+} finally {
+  await stopAllChildren();
+}
