@@ -6,7 +6,9 @@
  * `preparsePolicySet` / `preparseSchema`), and each decision then goes through
  * `statefulIsAuthorized`, which re-parses only the request, context and entity slice.
  */
+import { createRequire } from "node:module";
 import { setFlagsFromString } from "node:v8";
+import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import { actionKey, attributesRead, isActionType, planByAction, type PolicyShape } from "./action-index.js";
 
@@ -139,11 +141,70 @@ export interface PolicySource {
 }
 
 /**
+ * Policy files of at least this many characters (256 Ki, about 1,300 policies) are split in a
+ * short-lived worker thread (see {@link policySetTextToPartsInWorker}).
+ */
+export const SPLIT_IN_WORKER_CHARS = 256 * 1024;
+/** How long a load waits for the split worker before it fails, in ms. */
+const SPLIT_WORKER_TIMEOUT_MS = 120_000;
+
+/**
+ * The split worker, as an eval'd CommonJS script so that it runs the same under tsx, vitest and
+ * compiled JavaScript (a worker file would need each one's loader). It loads its own instance of
+ * cedar-wasm's Node build, splits, posts the answer and wakes the waiting thread.
+ */
+const SPLIT_WORKER_SOURCE = `
+const { workerData } = require("node:worker_threads");
+const { cedarPath, text, port, signal } = workerData;
+let answer;
+try {
+  answer = require(cedarPath).policySetTextToParts(text);
+} catch (e) {
+  answer = { type: "failure", errors: [{ message: "the policy split worker failed: " + String(e) }] };
+}
+port.postMessage(answer);
+Atomics.store(signal, 0, 1);
+Atomics.notify(signal, 0);
+`;
+
+/**
+ * cedar-wasm's `policySetTextToParts`, run in a worker thread that is then ended. Why: parsing a
+ * file of 10,000 policies (2 MiB) grows the engine's wasm memory by about 113 MiB, and wasm
+ * memory never shrinks, so the serving process would keep that peak for its lifetime (measured
+ * by `npm run bench:engine`). The worker's wasm instance, and its memory, go with the worker;
+ * the serving process then only holds the preparsed policies. Synchronous like the rest of the
+ * load: the calling thread blocks (`Atomics.wait`) until the worker answers.
+ * @returns the same answer as `policySetTextToParts`; a failure when the worker fails or does
+ *   not answer within 120 s
+ */
+function policySetTextToPartsInWorker(text: string): cedar.PolicySetTextToPartsAnswer {
+  const signal = new Int32Array(new SharedArrayBuffer(4));
+  const { port1, port2 } = new MessageChannel();
+  const cedarPath = createRequire(import.meta.url).resolve("@cedar-policy/cedar-wasm/nodejs");
+  const worker = new Worker(SPLIT_WORKER_SOURCE, { eval: true, workerData: { cedarPath, text, port: port2, signal }, transferList: [port2] });
+  try {
+    Atomics.wait(signal, 0, 0, SPLIT_WORKER_TIMEOUT_MS);
+    const received = receiveMessageOnPort(port1);
+    if (!received) {
+      const message = `the policy split worker did not answer within ${SPLIT_WORKER_TIMEOUT_MS / 1000} s`;
+      return { type: "failure", errors: [{ message, help: null, code: null, url: null, severity: null }] };
+    }
+    return received.message as cedar.PolicySetTextToPartsAnswer;
+  } finally {
+    port1.close();
+    void worker.terminate();
+  }
+}
+
+/**
  * Splits the text of one `.cedar` file into its policies and templates, in file order.
+ * @param options.inWorker split in a short-lived worker thread (default: when the text has at
+ *   least {@link SPLIT_IN_WORKER_CHARS} characters); the answer is the same either way
  * @throws CedarParseError naming Cedar's parse errors (offsets are into `text`)
  */
-export function splitPolicies(text: string): PolicySource[] {
-  const parts = cedar.policySetTextToParts(text);
+export function splitPolicies(text: string, options: { inWorker?: boolean } = {}): PolicySource[] {
+  const inWorker = options.inWorker ?? text.length >= SPLIT_IN_WORKER_CHARS;
+  const parts = inWorker ? policySetTextToPartsInWorker(text) : cedar.policySetTextToParts(text);
   if (parts.type === "failure") throw new CedarParseError("policies do not parse", toIssues(parts.errors));
   const out: PolicySource[] = [];
   for (const [list, isTemplate] of [
