@@ -8,18 +8,18 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordHash } from "../src/decisions/record.js";
 import { fromRow } from "../src/decisions/query.js";
-import type { RunningServer } from "../src/server.js";
 import { startPrivatePostgres, type PrivatePostgres } from "./helpers/private-postgres.js";
-import { startTestServer, TEST_ADMIN_KEY } from "./helpers/server.js";
+import { TEST_ADMIN_KEY } from "./helpers/app.js";
+import { startTestVerdict, type TestVerdict } from "./helpers/verdict.js";
 
 const headers = { "content-type": "application/json", authorization: `Bearer ${TEST_ADMIN_KEY}` };
 
 let cluster: PrivatePostgres;
-let verdict: RunningServer;
+let verdict: TestVerdict;
 
 beforeAll(async () => {
   cluster = await startPrivatePostgres();
-  verdict = await startTestServer(cluster.url);
+  verdict = await startTestVerdict({ databaseUrl: cluster.url });
 });
 
 afterAll(async () => {

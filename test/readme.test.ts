@@ -12,10 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RunningServer } from "../src/server.js";
-import { ROOT } from "./helpers/app.js";
-import { createPostgresDatabase, usingPostgres } from "./helpers/db.js";
-import { startTestServer, TEST_ADMIN_KEY } from "./helpers/server.js";
+import { ROOT, TEST_ADMIN_KEY } from "./helpers/app.js";
+import { startTestVerdict, type TestVerdict } from "./helpers/verdict.js";
 
 const run = promisify(execFile);
 
@@ -80,25 +78,17 @@ function departures(documented: unknown, actual: unknown, path = "$"): string[] 
 }
 
 const examples = readmeExamples();
-let verdict: RunningServer;
+let verdict: TestVerdict;
 let scratch: string;
-let dropDb: (() => Promise<void>) | undefined;
 
 beforeAll(async () => {
   scratch = mkdtempSync(join(tmpdir(), "verdict-readme-"));
   writeFileSync(join(scratch, ".curlrc"), `dump-header = "${join(scratch, "headers")}"\n`);
-  let databaseUrl: string | undefined;
-  if (usingPostgres) {
-    const db = await createPostgresDatabase();
-    databaseUrl = db.url;
-    dropDb = db.drop;
-  }
-  verdict = await startTestServer(databaseUrl);
+  verdict = await startTestVerdict();
 });
 
 afterAll(async () => {
-  await verdict?.stop();
-  await dropDb?.();
+  await verdict?.dispose();
   rmSync(scratch, { recursive: true, force: true });
 });
 

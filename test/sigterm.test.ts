@@ -16,7 +16,7 @@ import { openDatabase } from "../src/db/client.js";
 import { ROOT } from "./helpers/app.js";
 import { createPostgresDatabase, usingPostgres } from "./helpers/db.js";
 import { freePort } from "./helpers/private-postgres.js";
-import { TEST_ADMIN_KEY } from "./helpers/server.js";
+import { TEST_ADMIN_KEY } from "./helpers/app.js";
 
 const headers = { "content-type": "application/json", authorization: `Bearer ${TEST_ADMIN_KEY}` };
 

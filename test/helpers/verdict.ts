@@ -1,7 +1,9 @@
 /**
  * A real Verdict server on a free port, over a database of the test file's own (a fresh
- * Postgres database when `DATABASE_URL` is set, else in-memory PGlite), for tests that need
- * real HTTP (the SDK, the MCP gateway). Its admin key is `TEST_ADMIN_KEY` (./app.ts).
+ * Postgres database when `DATABASE_URL` is set, else in-memory PGlite) or over a database the
+ * test brings (`databaseUrl`: the outage test's private cluster), for tests that need real HTTP
+ * (curl, the SDK, the MCP gateway, a database that goes away). Quiet logs; its admin key is
+ * `TEST_ADMIN_KEY` (./app.ts).
  */
 import pino from "pino";
 import { loadConfig, type IssuerConfig, type RequireVerified } from "../../src/config.js";
@@ -18,17 +20,21 @@ export interface TestVerdict {
   dispose(): Promise<void>;
 }
 
-/** Starts Verdict with the example policy set (or the given directories), trusting `issuers` (none by default). */
+/**
+ * Starts Verdict with the example policy set (or the given directories), trusting `issuers`
+ * (none by default).
+ * @param opts.databaseUrl a Postgres database to use as it is (not created, not dropped)
+ */
 export async function startTestVerdict(
-  opts: { policyDir?: string; schemaDir?: string; issuers?: IssuerConfig[]; requireVerified?: RequireVerified } = {},
+  opts: { policyDir?: string; schemaDir?: string; issuers?: IssuerConfig[]; requireVerified?: RequireVerified; databaseUrl?: string } = {},
 ): Promise<TestVerdict> {
-  const pgDb = usingPostgres ? await createPostgresDatabase() : undefined;
+  const pgDb = !opts.databaseUrl && usingPostgres ? await createPostgresDatabase() : undefined;
   const server = await startServer(
     {
       ...loadConfig({}),
       port: 0,
       host: "127.0.0.1",
-      databaseUrl: pgDb?.url,
+      databaseUrl: opts.databaseUrl ?? pgDb?.url,
       dataDir: "memory://",
       policyDir: opts.policyDir ?? EXAMPLE_POLICY_DIR,
       schemaDir: opts.schemaDir ?? EXAMPLE_SCHEMA_DIR,
