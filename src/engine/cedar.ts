@@ -315,6 +315,22 @@ export interface AuthorizeOptions {
   validateRequest?: boolean;
 }
 
+/** The request's parts as cedar-wasm's calls take them. */
+function requestFields(request: CedarRequest) {
+  return {
+    principal: request.principal,
+    action: request.action,
+    resource: request.resource,
+    context: request.context as cedar.Context,
+    entities: request.entities as cedar.Entities,
+  };
+}
+
+/** A request the engine could not evaluate: a deny (fail closed) carrying the messages, no policy named. */
+function failedEvaluation(messages: string[]): EngineDecision {
+  return { decision: "deny", reasons: [], errors: messages.map((message) => ({ policyId: null, message })) };
+}
+
 /** Where one action's requests go: preparsed policy set and schema names inside cedar-wasm. */
 interface Route {
   policySetId: string;
@@ -477,25 +493,15 @@ export class PreparedEngine {
     try {
       if (!useRoute) this.preparseWhole();
       answer = cedar.statefulIsAuthorized({
-        principal: request.principal,
-        action: request.action,
-        resource: request.resource,
-        context: request.context as cedar.Context,
-        entities: request.entities as cedar.Entities,
+        ...requestFields(request),
         preparsedPolicySetId: useRoute ? route.policySetId : this.key,
         preparsedSchemaName: useRoute ? route.schemaName : this.schema ? this.key : undefined,
         validateRequest: this.schema !== null && options.validateRequest !== false,
       });
     } catch (e) {
-      return { decision: "deny", reasons: [], errors: [{ policyId: null, message: `engine failure: ${String(e)}` }] };
+      return failedEvaluation([`engine failure: ${String(e)}`]);
     }
-    if (answer.type === "failure") {
-      return {
-        decision: "deny",
-        reasons: [],
-        errors: answer.errors.map((e) => ({ policyId: null, message: e.message })),
-      };
-    }
+    if (answer.type === "failure") return failedEvaluation(answer.errors.map((e) => e.message));
     const { decision, diagnostics } = answer.response;
     return {
       decision,
@@ -518,19 +524,13 @@ export class PreparedEngine {
     let answer: cedar.PartialAuthorizationAnswer;
     try {
       answer = cedar.isAuthorizedPartial({
-        principal: request.principal,
-        action: request.action,
-        resource: request.resource,
-        context: request.context as cedar.Context,
-        entities: request.entities as cedar.Entities,
+        ...requestFields(request),
         policies: toCedarPolicySet(this.set),
       });
     } catch (e) {
-      return { decision: "deny", reasons: [], errors: [{ policyId: null, message: `engine failure: ${String(e)}` }] };
+      return failedEvaluation([`engine failure: ${String(e)}`]);
     }
-    if (answer.type === "failure") {
-      return { decision: "deny", reasons: [], errors: answer.errors.map((e) => ({ policyId: null, message: e.message })) };
-    }
+    if (answer.type === "failure") return failedEvaluation(answer.errors.map((e) => e.message));
     const r = answer.response;
     return {
       decision: r.decision,
