@@ -7,13 +7,12 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DecisionPage } from "../src/contract/wire.js";
 import { startGateway, type Gateway } from "../src/gateway/gateway.js";
 import { TEST_ADMIN_KEY } from "./helpers/app.js";
-import { EVERYTHING_SERVER, freePort } from "./helpers/mcp.js";
+import { denial, EVERYTHING_SERVER, freePort } from "./helpers/mcp.js";
 import { startTestVerdict, type TestVerdict } from "./helpers/verdict.js";
 
 let verdict: TestVerdict;
@@ -22,16 +21,6 @@ let upstreamPosts = 0;
 let gateway: Gateway;
 let client: Client;
 const TASK = { "verdict/user": "bob", "verdict/task": { id: "TEST-42", kind: "integration-test" } };
-
-async function denial(p: Promise<unknown>): Promise<McpError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(McpError);
-  expect((e as McpError).code).toBe(-32001);
-  return e as McpError;
-}
 
 beforeAll(async () => {
   verdict = await startTestVerdict();

@@ -7,12 +7,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
-import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import canonicalize from "canonicalize";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DecisionPage } from "../src/contract/wire.js";
 import { TEST_ADMIN_KEY } from "./helpers/app.js";
-import { FILESYSTEM_SERVER, GATEWAY_BIN } from "./helpers/mcp.js";
+import { denial, FILESYSTEM_SERVER, GATEWAY_BIN } from "./helpers/mcp.js";
 import { startTestVerdict, type TestVerdict } from "./helpers/verdict.js";
 
 const SANDBOX_ROOT = "/tmp/verdict-sandbox";
@@ -22,17 +21,6 @@ let verdict: TestVerdict;
 let client: Client;
 let sandbox: string;
 let outside: string;
-
-/** The error a denied call rejects with, checked to be the gateway's -32001. */
-async function denial(p: Promise<unknown>): Promise<McpError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(McpError);
-  expect((e as McpError).code).toBe(-32001);
-  return e as McpError;
-}
 
 beforeAll(async () => {
   verdict = await startTestVerdict();

@@ -18,14 +18,14 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
-import { CallToolRequestSchema, ListToolsRequestSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DecisionRecord } from "../src/contract/wire.js";
-import { connectWithVerdict, DENIED_CODE, META_CREDENTIAL } from "../src/mcp-middleware/index.js";
+import { connectWithVerdict, META_CREDENTIAL } from "../src/mcp-middleware/index.js";
 import { EXAMPLE_SCHEMA_DIR, TEST_ADMIN_KEY } from "./helpers/app.js";
 import { createTestIssuer, type TestIssuer } from "./helpers/issuer.js";
-import { GATEWAY_BIN } from "./helpers/mcp.js";
+import { denial, GATEWAY_BIN } from "./helpers/mcp.js";
 import { startTestVerdict, type TestVerdict } from "./helpers/verdict.js";
 
 const SPIFFE = "spiffe://acme.test/agent/";
@@ -100,16 +100,6 @@ async function connect(url: string, bearer?: string): Promise<Client> {
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit }));
   clients.push(client);
   return client;
-}
-
-async function denial(p: Promise<unknown>): Promise<McpError> {
-  const e = await p.then(
-    () => undefined,
-    (err: unknown) => err,
-  );
-  expect(e).toBeInstanceOf(McpError);
-  expect((e as McpError).code).toBe(DENIED_CODE);
-  return e as McpError;
 }
 
 async function latestDecision(): Promise<DecisionRecord> {

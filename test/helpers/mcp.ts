@@ -1,6 +1,8 @@
 /** Paths and launch helpers for the real MCP servers and the gateway used by end-to-end tests. */
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { McpError } from "@modelcontextprotocol/sdk/types.js";
+import { expect } from "vitest";
 import { ROOT } from "./app.js";
 
 /** The installed `server-filesystem` entry point. */
@@ -20,4 +22,18 @@ export function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+/**
+ * The error a denied call through the gateway rejects with, checked to be an `McpError` with
+ * code -32001 (the AuthZEN MCP profile draft's code, `DENIED_CODE` in the middleware).
+ */
+export async function denial(p: Promise<unknown>): Promise<McpError> {
+  const e = await p.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+  expect(e).toBeInstanceOf(McpError);
+  expect((e as McpError).code).toBe(-32001);
+  return e as McpError;
 }
