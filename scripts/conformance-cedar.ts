@@ -2,11 +2,13 @@
  * `npm run conformance:cedar [-- --sample N] [-- --quiet]`: runs Cedar's integration tests
  * (hand-written tests and the corpus, or a fixed sample of it) through Verdict's engine adapter
  * and prints the counts. Exits 1 when any test fails (rejected big-integer tests and the listed
- * Cedar 4.13 validation changes are not failures; they are counted apart).
+ * Cedar 4.13 validation changes are not failures; they are counted apart). The engine runs with
+ * Cedar's own semantics here, not Verdict's fail-closed rule, and the output says so.
  */
 import { cedarVersion } from "../src/engine/cedar.js";
 import { conformanceDir } from "../src/conformance/suites.js";
 import {
+  CEDAR_SEMANTICS_NOTE,
   corpusSample,
   extractCorpus,
   handWrittenTests,
@@ -37,6 +39,7 @@ function report(name: string, s: SuiteSummary): void {
 const cedarRoot = join(conformanceDir(), "cedar");
 const known = new Set(knownValidationChanges().tests);
 console.log(`Cedar ${cedarVersion()}; suites at ${cedarRoot}`);
+console.log(CEDAR_SEMANTICS_NOTE);
 
 const hand = runCedarTests(cedarRoot, handWrittenTests(cedarRoot), known);
 report("hand-written", hand);

@@ -75,10 +75,10 @@ describe("verdict test", () => {
     writeFileSync(guardrails, text.slice(0, text.indexOf('@id("forbid-get-env")')));
     const r = await runCli(["test"], { cwd: dir });
     expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/^FAIL\s+DENY\/get-env-for-coding-agent\s+deny\s+deny\s+-$/m);
-    expect(r.stdout).toMatch(/^FAIL\s+DENY\/get-env-for-incident-bot\s+deny\s+deny\s+-$/m);
+    expect(r.stdout).toMatch(/^FAIL\s+DENY\/get-env-for-coding-agent\s+deny\s+deny\s+verdict:no-permit$/m);
+    expect(r.stdout).toMatch(/^FAIL\s+DENY\/get-env-for-incident-bot\s+deny\s+deny\s+verdict:no-permit$/m);
     expect(r.stdout).toContain("FAIL policies/DENY/get-env-for-incident-bot.json: ");
-    expect(r.stdout).toContain("expected reasons [forbid-get-env], got []");
+    expect(r.stdout).toContain("expected reasons [forbid-get-env], got [verdict:no-permit]");
     expect(r.stdout).toMatch(/ passed, 2 failed /);
     expect(r.stderr).toContain("verdict: 2 fixtures failed");
   });

@@ -9,18 +9,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateWorkload, SERVERS, writeWorkload, type Workload } from "../bench/workload.js";
-import { PreparedEngine, type CedarRequest, type EngineDecision } from "../src/engine/cedar.js";
+import { ENGINE_REASONS, FORBID_ERRORED, PreparedEngine, type CedarRequest, type EngineDecision } from "../src/engine/cedar.js";
 import { evaluateToolCall } from "../src/pdp/tool-call.js";
 import { loadPolicySet, type PolicySet } from "../src/policy-set/load.js";
 import { ROOT } from "./helpers/app.js";
 
-// Policies beyond the workload's, for the cases the workload does not produce: a policy that
-// errors at evaluation (Long overflow), an action literal in a condition (which the reduced
-// schema must still resolve), and a template.
+// Policies beyond the workload's, for the cases the workload does not produce: a permit and a
+// forbid that error at evaluation (Long overflow; the forbid's error denies), an action literal
+// in a condition (which the reduced schema must still resolve), and a template.
 const EXTRA = `
 @id("overflowing-read-limit")
 permit (principal, action in Mcp::Action::"github", resource)
 when { context.input has maxBytes && context.input.maxBytes * 1000000000000000 > 0 };
+
+@id("overflowing-export-guard")
+forbid (principal, action, resource)
+when { context.input has limit && context.input.limit * 10000000000000000 > 9000000000000000000 };
 
 @id("no-contractors-on-vault")
 forbid (principal, action, resource)
@@ -60,12 +64,15 @@ beforeAll(() => {
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Whether one of Verdict's checks before Cedar decided (the engine's own reason codes are Cedar answers). */
+const isVerdictCheck = (reasons: string[]) => reasons[0]?.startsWith("verdict:") === true && !ENGINE_REASONS.has(reasons[0]);
+
 /** Valid tool-call requests as Verdict builds them, plus mutations that exercise every branch. */
 function requests(): CedarRequest[] {
   const out: CedarRequest[] = [];
   for (const q of w.questions) {
     const e = evaluateToolCall(ps, q, now);
-    if (e.reasons[0]?.startsWith("verdict:")) continue;
+    if (isVerdictCheck(e.reasons)) continue;
     out.push(e.request);
   }
   const base = out.slice(0, 300);
@@ -111,7 +118,7 @@ describe("fast path equals plain path", () => {
   it("gives the same decision, reasons and errors on thousands of generated requests", () => {
     const all = requests();
     expect(all.length).toBeGreaterThan(2000);
-    const seen = { allow: 0, deny: 0, forbid: 0, policyErrors: 0, requestErrors: 0, template: 0, overflow: 0, literal: 0, hierarchy: 0 };
+    const seen = { allow: 0, deny: 0, forbid: 0, forbidErrored: 0, policyErrors: 0, requestErrors: 0, template: 0, overflow: 0, literal: 0, hierarchy: 0 };
     const mismatches: Array<{ request: CedarRequest; fast: EngineDecision; plain: EngineDecision }> = [];
     for (const request of all) {
       const a = fast.authorize(request);
@@ -119,6 +126,7 @@ describe("fast path equals plain path", () => {
       if (JSON.stringify(a) !== JSON.stringify(b)) mismatches.push({ request, fast: a, plain: b });
       seen[a.decision]++;
       if (a.decision === "deny" && a.reasons.some((r) => r.startsWith("forbid-") || r === "no-contractors-on-vault")) seen.forbid++;
+      if (a.reasons[0] === FORBID_ERRORED && a.reasons.includes("overflowing-export-guard")) seen.forbidErrored++;
       if (a.errors.some((e) => e.policyId !== null)) seen.policyErrors++;
       if (a.errors.some((e) => e.policyId === null)) seen.requestErrors++;
       if (a.reasons.some((r) => r.startsWith("tpl-grant-"))) seen.template++;
@@ -137,7 +145,7 @@ describe("fast path equals plain path", () => {
     const kinds = new Set<string>();
     for (const q of w.questions) {
       const e = evaluateToolCall(withSet, q, now);
-      if (e.reasons[0]?.startsWith("verdict:")) continue;
+      if (isVerdictCheck(e.reasons)) continue;
       const reads = fast.attributesRead(e.request.action);
       if (reads && !reads.has("paths") && (e.request.context.input as { paths?: unknown }).paths) lean++;
       kinds.add(`${e.decision}:${e.reasons.join(",")}:${e.errors.length > 0}`);

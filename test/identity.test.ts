@@ -88,7 +88,7 @@ describe("verified agent and user", () => {
     const { answer } = await call(t, { ...read, agentToken: await agentToken("new-bot", { groups: ["sre-agents"] }) });
     expect(answer).toMatchObject({ decision: "allow", reasons: ["allow-file-reads"] });
     const ungrouped = await call(t, { ...read, agentToken: await agentToken("new-bot") });
-    expect(ungrouped.answer).toMatchObject({ decision: "deny", reasons: [] });
+    expect(ungrouped.answer).toMatchObject({ decision: "deny", reasons: ["verdict:no-permit"] });
 
     const write = { server: "filesystem", tool: "write_file", arguments: { path: "/tmp/verdict-sandbox/a.txt", content: "x" }, task: { id: "T-1" } };
     const dave = await call(t, { ...write, agent: "code-assistant", userToken: await userToken("dave", { groups: ["developers"] }) });

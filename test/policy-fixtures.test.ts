@@ -36,11 +36,21 @@ describe("the example policy set's ALLOW/DENY fixtures", () => {
     for (const check of ["unknown-agent", "unknown-user", "unknown-server", "unknown-tool", "arguments-invalid"]) {
       expect(named).toContain(`verdict:${check}`);
     }
-    expect(fixtures.some((f) => f.decision === "deny" && f.reasons?.length === 0)).toBe(true);
+    expect(fixtures.some((f) => f.decision === "deny" && f.reasons?.length === 1 && f.reasons[0] === "verdict:no-permit")).toBe(true);
   });
 });
 
 describe("runFixtures", () => {
+  it("reads reasons [] (the default deny before verdict:no-permit) as [verdict:no-permit]", () => {
+    const dir = join(scratch, "legacy-empty-reasons");
+    const call = { agent: "report-bot", server: "filesystem", tool: "read_file", arguments: { path: "/srv/runbooks/db.md" } };
+    writeFixture(dir, "DENY", "default-deny", { description: "no permit for report-bot", call, reasons: [] });
+    const [result] = runFixtures(examplePolicySet(), loadFixtures(dir), now);
+    expect(result!.fixture.reasons).toEqual(["verdict:no-permit"]);
+    expect(result!.actual).toMatchObject({ decision: "deny", reasons: ["verdict:no-permit"], message: "denied: no policy permits this call" });
+    expect(result!.passed).toBe(true);
+  });
+
   it("reports a fixture whose expectation is wrong as failing, with expected and actual", () => {
     const dir = join(scratch, "wrong");
     const call = { agent: "code-assistant", server: "everything", tool: "get-env", arguments: {} };

@@ -11,6 +11,14 @@
  *
  * Test files are read with Verdict's strict JSON parser (`src/http/json.ts`), so a file holding an
  * integer beyond ±2^53 is reported as rejected, never evaluated on a rounded number.
+ *
+ * Semantics: this runner, and only this runner, builds its engines with Cedar's own semantics
+ * (`semantics: "cedar"`, see `EngineSemantics` in `src/engine/cedar.ts`): a policy that errors is
+ * skipped, so an erroring forbid does not deny, and a default deny has no reasons, because those
+ * are the answers Cedar's tests expect. Every decision Verdict serves applies the fail-closed
+ * rule instead (an erroring forbid denies with `verdict:forbid-errored`; a default deny names
+ * `verdict:no-permit`), so agreement here says the adapter reproduces Cedar, not that Verdict
+ * answers as Cedar does when a forbid errors.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -181,7 +189,8 @@ export function runCedarTest(root: string, test: string, known: ReadonlySet<stri
 
   let engine: PreparedEngine;
   try {
-    engine = new PreparedEngine(schema, { policies }, { slot: "conformance" });
+    // Cedar's own semantics, to compare with Cedar's expected answers (see the module comment).
+    engine = new PreparedEngine(schema, { policies }, { slot: "conformance", semantics: "cedar" });
   } catch (e) {
     if (e instanceof CedarParseError) return failed(`${e.message}: ${e.issues.map((i) => i.message).join("; ")}`);
     throw e;
@@ -320,6 +329,10 @@ export function corpusSample(tests: string[], size: number): string[] {
     .map((x) => x.t)
     .sort();
 }
+
+/** What the runner says about its semantics, printed with its counts. */
+export const CEDAR_SEMANTICS_NOTE =
+  "semantics: Cedar's own (an erroring policy is skipped, a default deny has no reasons); Verdict's decisions fail closed instead (an erroring forbid denies: verdict:forbid-errored), see docs/fail-closed.md";
 
 /** The file listing the tests whose validation result changed meaning in Cedar 4.13. */
 export const KNOWN_VALIDATION_FILE = join(REPO_ROOT, "conformance", "cedar-known-validation.json");

@@ -18,6 +18,8 @@ type UidJson = { type: string; id: string } | { __entity: { type: string; id: st
 
 /** The parts of a policy's JSON form (Cedar policy JSON) that planning needs. */
 export interface PolicyShape {
+  /** `permit` or `forbid` (absent in shapes built by hand; the engine then treats the policy as a forbid). */
+  effect?: "permit" | "forbid";
   action: { op: "All" } | { op: "=="; entity?: UidJson; slot?: string } | { op: "in"; entity?: UidJson; entities?: UidJson[] };
   conditions: unknown[];
 }

@@ -74,13 +74,38 @@ export interface DecisionError {
   message: string;
 }
 
-/** What the engine answered: Cedar's decision, its determining policies, and its errors. */
+/** What the engine answered: the decision, its determining policies (or a reason code), and its errors. */
 export interface EngineDecision {
   decision: "allow" | "deny";
-  /** Determining policies (Cedar `diagnostics.reason`). */
+  /**
+   * Determining policies (Cedar `diagnostics.reason`), or, under Verdict's semantics, one of the
+   * reason codes below followed by policy ids: never empty for a deny.
+   */
   reasons: string[];
   errors: DecisionError[];
 }
+
+/**
+ * Reason of a deny made because a `forbid` errored (Cedar would have skipped it); the errored
+ * forbids' ids follow it in `reasons`, sorted. See {@link PreparedEngine.authorize}.
+ */
+export const FORBID_ERRORED = "verdict:forbid-errored";
+/** Reason of a deny that no policy determined: no permit was satisfied (Cedar's default deny). */
+export const NO_PERMIT = "verdict:no-permit";
+/** Reason of a deny because Cedar could not evaluate the request at all (invalid request, context or entities). */
+export const EVALUATION_FAILED = "verdict:evaluation-failed";
+/** The reason codes the engine itself gives (as opposed to Verdict's checks before Cedar). */
+export const ENGINE_REASONS: ReadonlySet<string> = new Set([FORBID_ERRORED, NO_PERMIT, EVALUATION_FAILED]);
+
+/**
+ * Which rules decide.
+ * - `verdict` (the default, every decision Verdict serves): fail closed. When a policy that
+ *   errored is a `forbid` (or a policy whose effect the engine does not know), the answer is
+ *   `deny`; an errored `permit` does not count (Cedar's rule); a deny always has a reason.
+ * - `cedar`: Cedar's own answer unchanged (an erroring forbid is skipped, so a permit can still
+ *   allow; a default deny has no reasons). Only the Cedar conformance runner uses it.
+ */
+export type EngineSemantics = "verdict" | "cedar";
 
 /** A problem found while parsing or validating Cedar sources. */
 export interface CedarIssue {
@@ -303,6 +328,11 @@ export interface PreparedEngineOptions {
    * longer be used. Omitted, each engine gets an entry of its own (a policy set per version).
    */
   slot?: string;
+  /**
+   * `verdict` (default): fail closed on an erroring forbid; `cedar`: Cedar's own semantics, for
+   * the Cedar conformance runner only (see {@link EngineSemantics}).
+   */
+  semantics?: EngineSemantics;
 }
 
 /** Options of one {@link PreparedEngine.authorize} call. */
@@ -326,9 +356,36 @@ function requestFields(request: CedarRequest) {
   };
 }
 
-/** A request the engine could not evaluate: a deny (fail closed) carrying the messages, no policy named. */
-function failedEvaluation(messages: string[]): EngineDecision {
-  return { decision: "deny", reasons: [], errors: messages.map((message) => ({ policyId: null, message })) };
+/**
+ * A request the engine could not evaluate: a deny (fail closed) carrying the messages, no policy
+ * named; `verdict:evaluation-failed` as its reason unless Cedar's own semantics are asked for.
+ */
+function failedEvaluation(messages: string[], semantics: EngineSemantics): EngineDecision {
+  return { decision: "deny", reasons: semantics === "cedar" ? [] : [EVALUATION_FAILED], errors: messages.map((message) => ({ policyId: null, message })) };
+}
+
+/**
+ * Verdict's rule over Cedar's answer (DESIGN.md "Fail closed, whatever Cedar does"):
+ * - a policy that errored and is not known to be a permit is a forbid that could not say no, so
+ *   the answer is `deny` with {@link FORBID_ERRORED} and those policies' ids (sorted), errors kept;
+ *   unless Cedar already denied because a forbid was satisfied: that forbid determined the deny
+ *   whatever the errored one would have said, and stays the reason;
+ * - an errored permit is not counted (Cedar's own rule);
+ * - a deny that no policy determined names {@link NO_PERMIT}, so `reasons` is never empty.
+ * Cedar's answers are `allow` only when some permit is satisfied and no forbid is, so `allow`
+ * with an errored forbid is exactly the case cedar-policy/cedar#2428 lets through.
+ */
+function failClosed<D extends "allow" | "deny" | null>(
+  decision: D,
+  reasons: string[],
+  errors: DecisionError[],
+  permits: ReadonlySet<string>,
+): { decision: D | "deny"; reasons: string[]; errors: DecisionError[] } {
+  const errored = new Set<string>();
+  for (const e of errors) if (e.policyId !== null && !permits.has(e.policyId)) errored.add(e.policyId);
+  if (errored.size && !(decision === "deny" && reasons.length)) return { decision: "deny", reasons: [FORBID_ERRORED, ...[...errored].sort()], errors };
+  if (decision === "deny" && reasons.length === 0) return { decision, reasons: [NO_PERMIT], errors };
+  return { decision, reasons, errors };
 }
 
 /** Where one action's requests go: preparsed policy set and schema names inside cedar-wasm. */
@@ -379,6 +436,13 @@ function needsFullSchema(request: CedarRequest): boolean {
 export class PreparedEngine {
   private readonly key: string;
   private readonly routes = new Map<string, Route>();
+  /** Which rules decide (see {@link EngineSemantics}). */
+  readonly semantics: EngineSemantics;
+  /**
+   * Ids of the policies and template links whose effect is `permit`. Any other policy that
+   * errors is treated as a forbid, so a policy whose effect could not be read fails closed.
+   */
+  private readonly permits = new Set<string>();
 
   /**
    * @param schema the full schema (base types plus tool actions); null for schema-less sets
@@ -392,7 +456,12 @@ export class PreparedEngine {
     options: PreparedEngineOptions = {},
   ) {
     this.key = options.slot === undefined ? `pset-${++engineCounter}` : `slot-${options.slot}`;
-    if (schema && options.actionIndex !== false) this.indexByAction(schema, options.policyJson);
+    this.semantics = options.semantics ?? "verdict";
+    const index = schema !== null && options.actionIndex !== false;
+    // Shapes (the policies' JSON form) serve the action index and tell each policy's effect.
+    const shapes = index || this.semantics === "verdict" ? this.policyShapes(options.policyJson) : null;
+    if (shapes && this.semantics === "verdict") for (const [id, shape] of shapes.shapes) if (shape.effect === "permit") this.permits.add(id);
+    if (index && shapes?.complete) this.indexByAction(schema, shapes.shapes);
     // With routes, the whole set and schema serve only the rare request that needs them: they are
     // preparsed on first use, which keeps a second copy of a large set out of the wasm memory.
     if (this.routes.size === 0) this.preparseWhole();
@@ -430,9 +499,15 @@ export class PreparedEngine {
     return this.routes.get(actionKey(action.type, action.id))?.reads ?? null;
   }
 
-  private indexByAction(schema: SchemaJson, known: ReadonlyMap<string, unknown> = new Map()): void {
+  /**
+   * The JSON form of every policy, template and template link (a link has its template's), from
+   * `known` where given, else converted by Cedar.
+   * @returns the shapes found, and whether every one was found
+   */
+  private policyShapes(known: ReadonlyMap<string, unknown> = new Map()): { shapes: Map<string, PolicyShape>; complete: boolean } {
     const shapes = new Map<string, PolicyShape>();
     const templateShapes = new Map<string, PolicyShape>();
+    let complete = true;
     const shapeOf = (id: string, text: string, template: boolean): PolicyShape | null => {
       const given = known.get(id);
       if (given) return given as PolicyShape;
@@ -441,20 +516,27 @@ export class PreparedEngine {
     };
     for (const [id, text] of Object.entries(this.set.policies)) {
       const shape = shapeOf(id, text, false);
-      if (!shape) return;
-      shapes.set(id, shape);
+      if (shape) shapes.set(id, shape);
+      else complete = false;
     }
     for (const [id, text] of Object.entries(this.set.templates ?? {})) {
       const shape = shapeOf(id, text, true);
-      if (!shape) return;
+      if (!shape) {
+        complete = false;
+        continue;
+      }
       templateShapes.set(id, shape);
       shapes.set(id, shape);
     }
     for (const link of this.set.links ?? []) {
       const shape = templateShapes.get(link.templateId);
-      if (!shape) return;
-      shapes.set(link.newId, shape);
+      if (shape) shapes.set(link.newId, shape);
+      else complete = false;
     }
+    return { shapes, complete };
+  }
+
+  private indexByAction(schema: SchemaJson, shapes: Map<string, PolicyShape>): void {
     const buckets = new Map<string, { id: string; reads: ReadonlySet<string> | null }>();
     let n = 0;
     for (const [key, plan] of planByAction(schema, shapes)) {
@@ -481,10 +563,13 @@ export class PreparedEngine {
 
   /**
    * Evaluates one request. Never throws and never allows on failure: an engine failure
-   * (an invalid request, context or entity) is a deny that keeps Cedar's messages as errors.
-   * The request is validated against the schema when there is one, unless
-   * `options.validateRequest` is false. Reasons are sorted, and policy errors ordered by policy
-   * id, so the same request always gets the same answer.
+   * (an invalid request, context or entity) is a deny that keeps Cedar's messages as errors
+   * (reason `verdict:evaluation-failed`). Under Verdict's semantics (the default) a forbid that
+   * errors denies (`verdict:forbid-errored` and its id) and a deny no policy determined names
+   * `verdict:no-permit`, on the routed (fast) path and the whole-set (plain) path alike; see
+   * {@link EngineSemantics}. The request is validated against the schema when there is one,
+   * unless `options.validateRequest` is false. Reasons are sorted (after a reason code), and
+   * policy errors ordered by policy id, so the same request always gets the same answer.
    */
   authorize(request: CedarRequest, options: AuthorizeOptions = {}): EngineDecision {
     const route = this.routes.size ? this.routes.get(actionKey(request.action.type, request.action.id)) : undefined;
@@ -499,17 +584,16 @@ export class PreparedEngine {
         validateRequest: this.schema !== null && options.validateRequest !== false,
       });
     } catch (e) {
-      return failedEvaluation([`engine failure: ${String(e)}`]);
+      return failedEvaluation([`engine failure: ${String(e)}`], this.semantics);
     }
-    if (answer.type === "failure") return failedEvaluation(answer.errors.map((e) => e.message));
+    if (answer.type === "failure") return failedEvaluation(answer.errors.map((e) => e.message), this.semantics);
     const { decision, diagnostics } = answer.response;
-    return {
-      decision,
-      reasons: diagnostics.reason.length > 1 ? [...diagnostics.reason].sort() : diagnostics.reason,
-      errors: diagnostics.errors
-        .map((e) => ({ policyId: e.policyId, message: e.error.message }))
-        .sort((a, b) => (a.policyId < b.policyId ? -1 : a.policyId > b.policyId ? 1 : 0)),
-    };
+    const reasons = diagnostics.reason.length > 1 ? [...diagnostics.reason].sort() : diagnostics.reason;
+    const errors = diagnostics.errors
+      .map((e) => ({ policyId: e.policyId, message: e.error.message }))
+      .sort((a, b) => (a.policyId < b.policyId ? -1 : a.policyId > b.policyId ? 1 : 0));
+    if (this.semantics === "cedar") return { decision, reasons, errors };
+    return failClosed(decision, reasons, errors, this.permits);
   }
 
   /**
@@ -517,8 +601,15 @@ export class PreparedEngine {
    * (`{"__extn": {"fn": "unknown", "arg": name}}`). The schema is not passed, because Cedar
    * rejects unknowns during request validation; callers must therefore include the action's
    * entity and its action groups in `request.entities`.
+   *
+   * Under Verdict's semantics the fail-closed rule of {@link authorize} applies: Cedar reports a
+   * policy as errored here only when its known part errors, which then errors whatever the
+   * unknowns turn out to be, so an errored forbid makes every completion of the request a deny
+   * (`deny`, `verdict:forbid-errored` and its id). A forbid whose error depends on the unknowns
+   * stays a residual (`null`): some values decide without error.
    * @returns `allow` or `deny` when the known part decides, `null` when the answer depends on
-   *   the unknowns; with the policies that are or may be determining
+   *   the unknowns; with the policies that are or may be determining (a reason code first
+   *   when the engine decided a deny itself)
    */
   authorizePartial(request: CedarRequest): { decision: "allow" | "deny" | null; reasons: string[]; errors: DecisionError[] } {
     let answer: cedar.PartialAuthorizationAnswer;
@@ -528,14 +619,13 @@ export class PreparedEngine {
         policies: toCedarPolicySet(this.set),
       });
     } catch (e) {
-      return failedEvaluation([`engine failure: ${String(e)}`]);
+      return failedEvaluation([`engine failure: ${String(e)}`], this.semantics);
     }
-    if (answer.type === "failure") return failedEvaluation(answer.errors.map((e) => e.message));
+    if (answer.type === "failure") return failedEvaluation(answer.errors.map((e) => e.message), this.semantics);
     const r = answer.response;
-    return {
-      decision: r.decision,
-      reasons: r.decision === null ? r.mayBeDetermining : r.mustBeDetermining,
-      errors: r.errored.map((id) => ({ policyId: id, message: "policy errored during partial evaluation" })),
-    };
+    const reasons = [...(r.decision === null ? r.mayBeDetermining : r.mustBeDetermining)].sort();
+    const errors = [...r.errored].sort().map((id) => ({ policyId: id, message: "policy errored during partial evaluation" }));
+    if (this.semantics === "cedar") return { decision: r.decision, reasons, errors };
+    return failClosed(r.decision, reasons, errors, this.permits);
   }
 }

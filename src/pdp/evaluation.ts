@@ -1,4 +1,4 @@
-import type { CedarRequest, DecisionError } from "../engine/cedar.js";
+import { EVALUATION_FAILED, FORBID_ERRORED, NO_PERMIT, type CedarRequest, type DecisionError } from "../engine/cedar.js";
 
 /**
  * The outcome of evaluating one question, before it is recorded. A value, never an exception:
@@ -7,7 +7,11 @@ import type { CedarRequest, DecisionError } from "../engine/cedar.js";
 export interface Evaluation {
   kind: "tools/call" | "authorize";
   decision: "allow" | "deny";
-  /** Determining policy ids, or `verdict:<check>` when one of Verdict's own checks decided. */
+  /**
+   * Determining policy ids, or `verdict:<check>` when one of Verdict's own checks decided, or one
+   * of the engine's codes followed by policy ids (`verdict:forbid-errored`, `verdict:no-permit`,
+   * `verdict:evaluation-failed`; see `engine/cedar.ts`). Never empty for a deny.
+   */
   reasons: string[];
   errors: DecisionError[];
   obligations: unknown[];
@@ -34,4 +38,20 @@ export function uidText(uid: { type: string; id: string }): string {
 /** Microseconds elapsed since a `process.hrtime.bigint()` reading. */
 export function microsSince(start: bigint): number {
   return Number((process.hrtime.bigint() - start) / 1000n);
+}
+
+/**
+ * A one-line explanation of an engine answer: `allowed by <ids>`, `denied by <ids>`, or, for the
+ * engine's reason codes, `denied: forbid <ids> errored, ...` (`verdict:forbid-errored`, with
+ * each error), `denied: no policy permits this call` (`verdict:no-permit`, naming errored
+ * permits when there are any) and `denied: evaluation failed: ...` (`verdict:evaluation-failed`).
+ */
+export function explain(answer: { decision: "allow" | "deny"; reasons: string[]; errors: { policyId?: string | null; message: string }[] }): string {
+  if (answer.decision === "allow") return `allowed by ${answer.reasons.join(", ")}`;
+  const [code, ...ids] = answer.reasons;
+  const policyErrors = answer.errors.map((e) => (e.policyId ? `${e.policyId}: ${e.message}` : e.message)).join("; ");
+  if (code === FORBID_ERRORED) return `denied: forbid ${ids.join(", ")} errored, and a forbid that errors denies (fail closed): ${policyErrors}`;
+  if (code === NO_PERMIT) return answer.errors.length ? `denied: no policy permits this call (errored, so not counted: ${policyErrors})` : "denied: no policy permits this call";
+  if (code === EVALUATION_FAILED || code === undefined) return `denied: evaluation failed: ${answer.errors.map((e) => e.message).join("; ")}`;
+  return `denied by ${answer.reasons.join(", ")}`;
 }

@@ -10,16 +10,21 @@
  *   "reasons": ["allow-file-reads"] }
  * ```
  *
- * The folder gives the expected decision; `reasons`, when present, lists the expected
- * determining policy ids (compared as a set; `[]` means no policy determined it, i.e. the
- * default deny). A fixture is evaluated exactly as the endpoint evaluates a call, Verdict's
- * own checks (`verdict:unknown-agent`, `verdict:arguments-invalid`, ...) included, but nothing
- * is recorded. `verdict test` and the test suite both run fixtures through this module.
+ * The folder gives the expected decision; `reasons`, when present, lists the expected reasons
+ * as the endpoint gives them (compared as a set): determining policy ids, Verdict's checks
+ * (`verdict:unknown-agent`, `verdict:arguments-invalid`, ...) and the engine's codes
+ * (`["verdict:no-permit"]` for the default deny, `["verdict:forbid-errored", "<forbid id>"]`
+ * for a deny made because a forbid errored). `[]`, the spelling of the default deny before
+ * `verdict:no-permit` existed, is read as `["verdict:no-permit"]`. A fixture is evaluated
+ * exactly as the endpoint evaluates a call (the fail-closed rule of `engine/cedar.ts`
+ * included), but nothing is recorded. `verdict test` and the test suite both run fixtures
+ * through this module.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
 import { ToolCallRequest } from "../contract/wire.js";
+import { NO_PERMIT } from "../engine/cedar.js";
 import { parseStrictJson } from "../http/json.js";
 import { evaluateToolCall } from "../pdp/tool-call.js";
 import type { PolicySet } from "./load.js";
@@ -51,7 +56,7 @@ export interface PolicyFixture {
   decision: "allow" | "deny";
   /** The `POST /v1/mcp/tools/call` body, validated by the wire contract. */
   call: z.output<typeof FixtureCall>;
-  /** Expected determining policy ids (as a set), or undefined when the fixture does not say. */
+  /** Expected reasons (as a set; `[]` in a file is read as `["verdict:no-permit"]`), or undefined when the fixture does not say. */
   reasons?: string[];
 }
 
@@ -101,7 +106,8 @@ export function loadFixtures(dir: string): PolicyFixture[] {
         description: parsed.data.description,
         decision,
         call: parsed.data.call,
-        reasons: parsed.data.reasons,
+        // `[]` was how a fixture said "the default deny" before the engine named it.
+        reasons: parsed.data.reasons?.length === 0 ? [NO_PERMIT] : parsed.data.reasons,
       });
     }
   }

@@ -22,7 +22,7 @@ export interface Pattern {
 
 const read = (path: string): Pattern => ({ agent: "code-assistant", server: "filesystem", tool: "read_file", args: { path }, decision: "allow", reasons: ["allow-file-reads"] });
 const graph: Pattern = { agent: "incident-bot", server: "memory", tool: "read_graph", args: {}, decision: "allow", reasons: ["allow-memory-reads"] };
-const reportRead = (path: string): Pattern => ({ agent: "report-bot", server: "filesystem", tool: "read_file", args: { path }, decision: "deny", reasons: [] });
+const reportRead = (path: string): Pattern => ({ agent: "report-bot", server: "filesystem", tool: "read_file", args: { path }, decision: "deny", reasons: ["verdict:no-permit"] });
 const echo: Pattern = { agent: "code-assistant", server: "everything", tool: "echo", args: { message: "hi" }, decision: "allow", reasons: ["allow-everything-demo-tools"] };
 const getEnv: Pattern = { agent: "incident-bot", server: "everything", tool: "get-env", args: {}, decision: "deny", reasons: ["forbid-get-env"] };
 
