@@ -44,15 +44,19 @@ describe("POST /v1/authorize", () => {
   it("denies a request that does not fit the schema, keeping Cedar's error", async () => {
     const answer = await (await t.request("/v1/authorize", { body: { ...read, context: { input: { path: 7 }, session } } })).json();
     expect(answer.decision).toBe("deny");
-    expect(answer.reasons).toEqual([]);
+    expect(answer.reasons).toEqual(["verdict:evaluation-failed"]);
     expect(answer.errors.length).toBeGreaterThan(0);
     expect(answer.message).toMatch(/^denied: evaluation failed/);
   });
 
-  it("takes entities the request supplies that Verdict does not hold", async () => {
-    const temp = { uid: agent("temp-bot"), attrs: {}, parents: [{ type: "Mcp::AgentGroup", id: "coding-agents" }] };
-    const answer = await (await t.request("/v1/authorize", { body: { ...echo, principal: agent("temp-bot"), entities: [temp] } })).json();
+  it("takes entities the request supplies that Verdict does not hold, but not as principal (docs/entities.md)", async () => {
+    const temp = { uid: agent("temp-bot"), attrs: {}, parents: [] };
+    const answer = await (await t.request("/v1/authorize", { body: { ...echo, entities: [temp] } })).json();
     expect(answer).toMatchObject({ decision: "allow", reasons: ["allow-everything-demo-tools"] });
+    const rec = await (await t.request(`/v1/decisions/${answer.decisionId}`)).json();
+    expect(rec.request.entities).toContainEqual(temp);
+    const asPrincipal = await (await t.request("/v1/authorize", { body: { ...echo, principal: agent("temp-bot"), entities: [temp] } })).json();
+    expect(asPrincipal).toMatchObject({ decision: "deny", reasons: ["verdict:unknown-agent"] });
   });
 
   it("refuses, with a 400, entities that redefine one Verdict holds", async () => {

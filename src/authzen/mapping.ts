@@ -7,9 +7,14 @@
  *   against the pinned inputSchema; then Cedar).
  * - Anything else is a Cedar request on the active policy set: `type` names a Cedar entity type
  *   (see {@link resolveEntityType}), `id` the entity id, `properties` the attributes of an entity
- *   Verdict does not hold, `action.name` the action id, `context` the context.
+ *   Verdict does not hold, `action.name` the action id, `context` the context. It is decided by
+ *   `evaluateAuthorize`, so the subject (the principal) must be an entity of the policy set's
+ *   store: one Verdict does not hold is denied (`verdict:unknown-agent`, `verdict:unknown-user`,
+ *   `verdict:unknown-principal`) whatever `properties` it claims, and so is a
+ *   `context.session.user` Verdict does not hold.
  */
 import { z } from "zod";
+import { boundedString, ID_MAX, KIND_MAX } from "../contract/limits.js";
 import { Task } from "../contract/wire.js";
 import type { CedarType, Entity, EntityUid, SchemaJson } from "../engine/cedar.js";
 import { fromZod, VerdictError } from "../http/errors.js";
@@ -79,17 +84,17 @@ function keep(value: Record<string, unknown>, keys: Set<string> | null): Record<
 
 /**
  * Evaluates one AuthZEN evaluation against a policy set. Never throws for a decision: unknown
- * types or actions and Cedar errors are denies with reasons (`verdict:unknown-type`,
- * `verdict:unknown-action`).
+ * types or actions, a subject or user Verdict does not hold, and Cedar errors are denies with
+ * reasons (`verdict:unknown-type`, `verdict:unknown-action`, `verdict:unknown-agent`, ...).
  * @param now the instant the request was received
  * @throws VerdictError `bad_request` when an MCP binding request lacks the server or the agent
  */
 export function evaluateAuthzen(ps: PolicySet, e: Evaluation4, now: Date): Evaluation {
   if (e.action.name === MCP_TOOLS_CALL && MCP_TOOL_TYPES.has(e.resource.type)) return evaluateToolCall(ps, toToolCall(e), now);
-  return evaluateCedar(ps, e);
+  return evaluateCedar(ps, e, now);
 }
 
-function evaluateCedar(ps: PolicySet, e: Evaluation4): Evaluation {
+function evaluateCedar(ps: PolicySet, e: Evaluation4, now: Date): Evaluation {
   const start = process.hrtime.bigint();
   const principalType = resolveEntityType(ps.schema, e.subject.type);
   const resourceType = resolveEntityType(ps.schema, e.resource.type);
@@ -137,19 +142,19 @@ function evaluateCedar(ps: PolicySet, e: Evaluation4): Evaluation {
   }
   const actionDef = ps.schema[namespaceOf(action.type)]?.actions[action.id];
   const context = keep(e.context ?? {}, declaredKeys(ps.schema, namespaceOf(action.type), actionDef?.appliesTo?.context));
-  return evaluateAuthorize(ps, { principal, action, resource, context, entities });
+  return evaluateAuthorize(ps, { principal, action, resource, context, entities }, now);
 }
 
-const idRef = z.union([z.string().min(1).max(512), z.object({ id: z.string().min(1).max(512) }).transform((o) => o.id)]);
+const idRef = z.union([boundedString(ID_MAX), z.object({ id: boundedString(ID_MAX) }).transform((o) => o.id)]);
 /** What the MCP binding reads from `context`. */
 const McpContext = z.object({
   agent: idRef.optional(),
   user: idRef.optional(),
   task: Task.optional(),
-  client: z.union([z.string().max(256), z.object({ name: z.string().max(256) }).transform((o) => o.name)]).optional(),
+  client: z.union([boundedString(KIND_MAX), z.object({ name: boundedString(KIND_MAX) }).transform((o) => o.name)]).optional(),
 });
 const McpResourceProperties = z.object({
-  server: z.string().min(1).max(512).optional(),
+  server: boundedString(ID_MAX).optional(),
   arguments: z.record(z.string(), z.unknown()).default({}),
 });
 

@@ -22,6 +22,18 @@ export interface IdentityFailure {
   message: string;
 }
 
+const IDENTITY_FAILURE = /^verdict:(?:(?:agent|user)-token-[a-z-]+|(?:agent|user|delegation)-mismatch|unverified-(?:agent|user))$/;
+
+/**
+ * Whether a recorded reason is an {@link IdentityFailure} of {@link IdentityResolver.resolve}
+ * (`verdict:<kind>-token-<failure>`, `verdict:<kind>-mismatch`, `verdict:delegation-mismatch`,
+ * `verdict:unverified-<kind>`): a fact of the request (its tokens, the settings then in force)
+ * that no policy set changes, so replay keeps such a deny as it was.
+ */
+export function isIdentityFailureReason(reason: string): boolean {
+  return IDENTITY_FAILURE.test(reason);
+}
+
 /** The outcome of identifying a request's parties. */
 export interface ResolvedIdentity {
   /** The agent; its `id` is "" when the request named none and its token was refused. */

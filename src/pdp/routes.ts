@@ -84,7 +84,7 @@ export function pdpRoutes(deps: AppDeps): Hono<AppEnv> {
           ttlSeconds: deps.credentialTtlSeconds ?? 60,
         });
       } catch (e) {
-        throw new VerdictError("unavailable", `credential could not be minted (${(e as Error).message}); no decision was made, treat this as a deny`);
+        throw new VerdictError("unavailable", "credential could not be minted; no decision was made, treat this as a deny", undefined, { cause: e });
       }
     }
     const [answer] = await recordAll(
@@ -113,10 +113,10 @@ export function pdpRoutes(deps: AppDeps): Hono<AppEnv> {
   });
 
   /** `/v1/authorize` carries no tokens: when proof is required, every answer is a deny. */
-  const authorizeOne = (q: ReturnType<typeof AuthorizeRequest.parse>, ps = deps.policies.get()): ToRecord => {
+  const authorizeOne = (q: ReturnType<typeof AuthorizeRequest.parse>, time: Date, ps = deps.policies.get()): ToRecord => {
     let evaluation: Evaluation;
     try {
-      evaluation = evaluateAuthorize(ps, q);
+      evaluation = evaluateAuthorize(ps, q, time);
     } catch (e) {
       if (e instanceof EntityConflictError) throw new VerdictError("bad_request", e.message);
       throw e;
@@ -129,7 +129,7 @@ export function pdpRoutes(deps: AppDeps): Hono<AppEnv> {
   app.post("/v1/authorize", async (c) => {
     const time = now();
     const body = await readBody(c, AuthorizeRequest);
-    const [answer] = await recordAll(c, [authorizeOne(body)], time);
+    const [answer] = await recordAll(c, [authorizeOne(body, time)], time);
     return c.json(answer);
   });
 
@@ -137,7 +137,7 @@ export function pdpRoutes(deps: AppDeps): Hono<AppEnv> {
     const time = now();
     const body = await readBody(c, AuthorizeBatchRequest);
     const ps = deps.policies.get();
-    const results = await recordAll(c, body.requests.map((q) => authorizeOne(q, ps)), time);
+    const results = await recordAll(c, body.requests.map((q) => authorizeOne(q, time, ps)), time);
     return c.json({ results });
   });
 

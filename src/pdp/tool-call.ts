@@ -3,13 +3,16 @@
  * user, on this task, call this tool with these arguments, now? Verdict's own checks run first
  * (known agent, user, server and tool; arguments that fit the pinned inputSchema), then Cedar.
  */
-import { ArgumentsError, toCedarValue } from "../catalog/arguments.js";
-import type { CedarRequest, EntityUid } from "../engine/cedar.js";
+import type { PinnedTool } from "../catalog/tool-schema.js";
+import type { CedarRequest, EngineDecision, EntityUid } from "../engine/cedar.js";
 import { identityEntities } from "../identity/entities.js";
 import type { ResolvedIdentity } from "../identity/resolve.js";
 import type { PolicySet } from "../policy-set/load.js";
-import { microsSince, uidText, type Evaluation } from "./evaluation.js";
+import { checkToolCall, isFailure, type DriftLookup } from "./checks.js";
+import { explain, microsSince, uidText, type Evaluation } from "./evaluation.js";
 import { leanToolCallRequest } from "./lean-request.js";
+
+export type { DriftLookup } from "./checks.js";
 
 /** A tool call question, as validated from the wire (see `contract/wire.ts`). */
 export interface ToolCallQuestion {
@@ -30,12 +33,6 @@ export interface Verified {
 
 /** Nothing proven: what every request without tokens gets. */
 export const NOT_VERIFIED: Verified = { agent: false, user: false };
-
-/**
- * Tool drift known to Verdict: for a tool (`<server>/<tool>`) pinned with `pinnedHash`, the
- * definition hash a gateway reported instead, or undefined when no drift is open.
- */
-export type DriftLookup = (actionId: string, pinnedHash: string) => string | undefined;
 
 /**
  * Builds `context.session` (Mcp::Session): the delegating user, the task, the client, which
@@ -106,46 +103,21 @@ export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, 
     request,
     obligations: [],
   };
-  const deny = (check: string, message: string): Evaluation => ({
+  const deny = (reason: string, message: string): Evaluation => ({
     ...base,
     decision: "deny",
-    reasons: [check.startsWith("verdict:") ? check : `verdict:${check}`],
+    reasons: [reason],
     errors: [],
     message,
     evaluationMicros: microsSince(start),
   });
 
-  if (identity?.failure) return deny(identity.failure.reason, identity.failure.message);
-  if (!identity?.agent.verified && !ps.entities.get(request.principal)) return deny("unknown-agent", `agent ${JSON.stringify(q.agent)} is not a known Mcp::Agent`);
-  if (q.user !== undefined && !identity?.user?.verified && !ps.entities.get({ type: "Mcp::User", id: q.user })) {
-    return deny("unknown-user", `user ${JSON.stringify(q.user)} is not a known Mcp::User`);
-  }
-  if (!ps.servers.has(q.server)) return deny("unknown-server", `server ${JSON.stringify(q.server)} has no pinned tool catalog`);
-  const tool = ps.tools.get(actionId);
-  if (!tool) return deny("unknown-tool", `tool ${JSON.stringify(q.tool)} is not in the pinned catalog of server ${JSON.stringify(q.server)}`);
-
-  const reported = drift?.(actionId, tool.definitionHash);
-  if (reported) {
-    return deny(
-      "tool-drift",
-      `tool ${JSON.stringify(actionId)} differs from its pinned definition (pinned ${tool.definitionHash}, reported ${reported}); calls are denied until it is re-pinned`,
-    );
-  }
-  const schemaProblem = tool.checkArguments(q.arguments);
-  if (schemaProblem) return deny("arguments-invalid", `arguments do not fit the inputSchema of ${actionId}: ${schemaProblem}`);
-  let input: unknown;
-  try {
-    input = toCedarValue(tool.inputType, q.arguments);
-  } catch (e) {
-    if (e instanceof ArgumentsError) return deny("arguments-invalid", `arguments do not fit the inputSchema of ${actionId}: ${e.message}`);
-    throw e;
-  }
-  request.context = { input, session: request.context.session };
+  // Verdict's own checks (src/pdp/checks.ts), the same ones replay makes.
+  const checked = checkToolCall(ps, q, identity, drift);
+  if (isFailure(checked)) return deny(checked.reason, checked.message);
+  request.context = { input: checked.input, session: request.context.session };
   request.entities = identityEntities(ps.entities, requestUids(q), identity);
-
-  // The record keeps the full request; the engine gets only what the applicable policies read.
-  const reads = ps.engine.attributesRead(request.action);
-  const answer = ps.engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, request, reads) : request);
+  const answer = authorizeToolCall(ps, checked.tool, request);
   return {
     ...base,
     decision: answer.decision,
@@ -156,10 +128,15 @@ export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, 
   };
 }
 
-/** A one-line explanation of a Cedar answer. */
-export function explain(answer: { decision: "allow" | "deny"; reasons: string[]; errors: { message: string }[] }): string {
-  if (answer.decision === "allow") return `allowed by ${answer.reasons.join(", ")}`;
-  if (answer.reasons.length) return `denied by ${answer.reasons.join(", ")}`;
-  if (answer.errors.length) return `denied: evaluation failed: ${answer.errors.map((e) => e.message).join("; ")}`;
-  return "denied: no policy permits this call";
+/**
+ * Cedar's answer to a tool call that passed {@link checkToolCall}, on tools/call and in replay.
+ * The record keeps the full request; the engine gets only what the applicable policies read.
+ * @param request built by Verdict: `context.input` converted by `checkToolCall` for `tool`
+ */
+export function authorizeToolCall(ps: PolicySet, tool: PinnedTool, request: CedarRequest): EngineDecision {
+  const reads = ps.engine.attributesRead(request.action);
+  return ps.engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, request, reads) : request);
 }
+
+/** A one-line explanation of an engine answer (in `evaluation.ts`, beside the reason codes it explains). */
+export { explain };

@@ -2,13 +2,15 @@
  * `POST /v1/mcp/tools/list`: which of a server's tools an agent may see. A tool is visible when
  * some arguments could be allowed: Cedar partial evaluation with `context.input` unknown, so
  * listing agrees with calling. Tools that are not pinned, or whose definition differs from the
- * pinned one (tool drift), are hidden whatever the policies say.
+ * pinned one (tool drift), are hidden whatever the policies say. A tool one of whose forbids
+ * errors for any arguments is hidden (`verdict:forbid-errored`): every call of it is denied.
  */
-import type { CedarRequest, Entity } from "../engine/cedar.js";
+import { EVALUATION_FAILED, FORBID_ERRORED, NO_PERMIT, type CedarRequest, type Entity } from "../engine/cedar.js";
 import { toolDefinitionHash } from "../catalog/tool-schema.js";
 import { identityEntities } from "../identity/entities.js";
 import type { ResolvedIdentity } from "../identity/resolve.js";
 import type { PolicySet } from "../policy-set/load.js";
+import { checkParties, checkServer } from "./checks.js";
 import { requestUids, sessionContext, verifiedOf, type DriftLookup } from "./tool-call.js";
 
 /** The question: the tools a server reported, for an agent (acting for a user, on a task). */
@@ -55,12 +57,10 @@ export function filterToolList(
     out.hidden = q.tools.map((t) => ({ name: t.name, reason }));
     return out;
   };
+  // The checks tools/call makes on the parties and the server (src/pdp/checks.ts).
   if (identity?.failure) return hideAll(`${identity.failure.reason}: ${identity.failure.message}`);
-  if (!identity?.agent.verified && !ps.entities.get({ type: "Mcp::Agent", id: q.agent })) return hideAll(`agent ${JSON.stringify(q.agent)} is not a known Mcp::Agent`);
-  if (q.user !== undefined && !identity?.user?.verified && !ps.entities.get({ type: "Mcp::User", id: q.user })) {
-    return hideAll(`user ${JSON.stringify(q.user)} is not a known Mcp::User`);
-  }
-  if (!ps.servers.has(q.server)) return hideAll(`server ${JSON.stringify(q.server)} has no pinned tool catalog`);
+  const refused = checkParties(ps, q, identity) ?? checkServer(ps, q.server);
+  if (refused) return hideAll(refused.message);
 
   const slice = identityEntities(ps.entities, requestUids(q), identity);
   const session = sessionContext(q, now, verifiedOf(identity));
@@ -100,11 +100,15 @@ export function filterToolList(
     };
     const answer = ps.engine.authorizePartial(request);
     if (answer.decision === "deny") {
-      const why = answer.reasons.length
-        ? `denied for any arguments by ${answer.reasons.join(", ")}`
-        : answer.errors.length
-          ? `evaluation failed: ${answer.errors.map((e) => e.message).join("; ")}`
-          : "no policy permits it for any arguments";
+      const [code, ...ids] = answer.reasons;
+      const why =
+        code === FORBID_ERRORED
+          ? `${FORBID_ERRORED}: forbid ${ids.join(", ")} errors for any arguments, and a forbid that errors denies (fail closed)`
+          : code === NO_PERMIT
+            ? "no policy permits it for any arguments"
+            : code === EVALUATION_FAILED || code === undefined
+              ? `evaluation failed: ${answer.errors.map((e) => e.message).join("; ")}`
+              : `denied for any arguments by ${answer.reasons.join(", ")}`;
       out.hidden.push({ name: tool.name, reason: why });
     } else {
       out.tools.push(tool);

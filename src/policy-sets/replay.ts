@@ -5,22 +5,27 @@
  * Records are read in pages ordered by (time, id), the next page fetched while the current one
  * is evaluated, and each is evaluated with the candidate's preparsed engine (answers to
  * requests that the candidate cannot tell apart are reused, see `AnswerMemo`):
- * - a `tools/call` that Cedar decided is re-evaluated from its recorded Cedar request
- *   (principal, action, resource, context), after the candidate's own checks (known agent,
- *   user, server, pinned tool), with the entity slice taken from the candidate's entities, so
- *   a change to `entities.json` shows in the replay;
- * - a `tools/call` that one of Verdict's checks denied (`verdict:*`: unknown tool, arguments
- *   that did not fit) never reached Cedar, so its request holds the raw arguments: it is
- *   re-evaluated as a new call with the recorded arguments, at its recorded time;
+ * - a decision denied for its identity (a refused token, a mismatch, a proof that
+ *   `VERDICT_REQUIRE_VERIFIED` demanded) stays as it was: no policy set changes a token;
+ * - a `tools/call` goes through the very checks `tools/call` makes (`checkToolCall` in
+ *   src/pdp/checks.ts: known agent and user, pinned server and tool, open tool drift, the
+ *   recorded arguments against the candidate's pinned inputSchema), with the parties as the
+ *   record says they were identified (verified or asserted, a token's groups), and then Cedar
+ *   with the recorded `context.session` and the slice of the candidate's entities
+ *   (`authorizeToolCall`, as tools/call), so a change to a catalog or `entities.json` shows;
  * - an `authorize` request keeps the entities its caller supplied and gets the candidate's
- *   slice for the rest.
+ *   slice for the rest (`evaluateAuthorize`, as `/v1/authorize`).
  */
 import { and, asc, count, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { decisions } from "../db/schema.js";
+import type { RecordedIdentity } from "../contract/wire.js";
 import type { CedarRequest, DecisionError } from "../engine/cedar.js";
+import { identityEntities } from "../identity/entities.js";
+import { isIdentityFailureReason, type ResolvedIdentity } from "../identity/resolve.js";
 import { evaluateAuthorize, EntityConflictError } from "../pdp/authorize.js";
-import { evaluateToolCall, requestUids } from "../pdp/tool-call.js";
+import { checkToolCall, isFailure, type CheckedCall, type DriftLookup } from "../pdp/checks.js";
+import { authorizeToolCall, requestUids } from "../pdp/tool-call.js";
 import type { PolicySet } from "../policy-set/load.js";
 
 /** What to replay. */
@@ -35,6 +40,11 @@ export interface ReplayOptions {
   examples?: number;
   /** Called after each page. */
   onProgress?: (p: ReplayProgress) => void;
+  /**
+   * Open tool drift (the server's `ToolDriftRegistry.lookup`), checked against the candidate's
+   * pinned hashes as `tools/call` checks it; absent: no drift.
+   */
+  drift?: DriftLookup;
 }
 
 /** How far a replay has got. */
@@ -97,6 +107,7 @@ const columns = {
   reasons: decisions.reasons,
   policySetVersion: decisions.policySetVersion,
   request: decisions.request,
+  identity: decisions.identity,
 };
 type Row = {
   id: string;
@@ -112,18 +123,18 @@ type Row = {
   reasons: string[];
   policySetVersion: string;
   request: unknown;
+  identity: unknown;
 };
 
 type Outcome = { decision: "allow" | "deny"; reasons: string[]; errors: DecisionError[] };
-
-const deny = (check: string): Outcome => ({ decision: "deny", reasons: [`verdict:${check}`], errors: [] });
 
 /**
  * Memoizes Cedar's answers within one replay. Cedar is deterministic, so requests that agree on
  * everything the candidate can read get the same answer. A session attribute (such as
  * `requestTime`, different in nearly every record) whose name appears in no policy or template
  * of the candidate cannot be read by it (Cedar names attributes literally), so it is left out
- * of the key; the entity slice is determined by the agent, user and server ids.
+ * of the key; the entity slice is determined by the agent, user and server ids and the groups
+ * a token gave them.
  */
 class AnswerMemo {
   private readonly answers = new Map<string, Outcome>();
@@ -134,10 +145,12 @@ class AnswerMemo {
     this.unread = ["requestTime", "hourUtc", "weekdayUtc", "client"].filter((a) => !texts.includes(a));
   }
 
-  key(request: CedarRequest, userId: string | null): string {
-    const session = { ...((request.context?.session ?? {}) as Record<string, unknown>) };
-    for (const a of this.unread) delete session[a];
-    return JSON.stringify([request.principal.id, request.action.id, request.resource.id, userId, request.context?.input, session]);
+  /** Everything a tools/call's checks and Cedar answer depend on (drift is fixed for a replay). */
+  key(q: CheckedCall, session: Record<string, unknown>, identity: ResolvedIdentity): string {
+    const s = { ...session };
+    for (const a of this.unread) delete s[a];
+    const groups = [identity.agent.verified, identity.agent.groups, identity.user?.verified, identity.user?.groups];
+    return JSON.stringify([q.agent, q.server, q.tool, q.user ?? null, q.arguments, s, groups]);
   }
 
   get(key: string): Outcome | undefined {
@@ -151,48 +164,71 @@ class AnswerMemo {
 }
 
 /**
+ * The parties of a recorded tools/call as they were identified: verified or asserted (the
+ * record's `identity`, else `context.session.verified`), with the groups a token gave them.
+ */
+function recordedIdentity(row: Row, session: Record<string, unknown>): ResolvedIdentity {
+  const recorded = row.identity as RecordedIdentity | null;
+  const verified = (session.verified ?? {}) as { agent?: boolean; user?: boolean };
+  const party = (id: string, p: RecordedIdentity["agent"] | null | undefined, v: boolean | undefined) => ({
+    id,
+    verified: p?.verified ?? v === true,
+    groups: p?.groups ?? [],
+  });
+  return {
+    agent: party(row.agent, recorded?.agent, verified.agent),
+    user: row.userId === null ? null : party(row.userId, recorded?.user, verified.user),
+    delegation: [],
+    failure: null,
+  };
+}
+
+/**
  * What the candidate decides for one recorded decision. Never throws: a failure is a deny.
  * @param memo answers already computed in this replay (see {@link AnswerMemo})
+ * @param drift open tool drift, as tools/call sees it
  */
-function replayOne(ps: PolicySet, row: Row, memo?: AnswerMemo): Outcome {
+function replayOne(ps: PolicySet, row: Row, memo?: AnswerMemo, drift?: DriftLookup): Outcome {
   const request = row.request as CedarRequest;
+  const identityFailure = row.decision === "deny" ? row.reasons.find(isIdentityFailureReason) : undefined;
+  if (identityFailure) return { decision: "deny", reasons: [identityFailure], errors: [] };
   if (row.kind === "tools/call") {
-    const session = (request.context?.session ?? {}) as { client?: string };
-    if (row.reasons.some((r) => r.startsWith("verdict:"))) {
-      const q = {
-        agent: row.agent,
-        user: row.userId ?? undefined,
-        server: row.server,
-        tool: row.tool,
-        arguments: (row.arguments ?? {}) as Record<string, unknown>,
-        task: (row.task ?? undefined) as { id: string; kind?: string } | undefined,
-        client: session.client,
-      };
-      const e = evaluateToolCall(ps, q, row.time);
-      return { decision: e.decision, reasons: e.reasons, errors: e.errors };
-    }
-    // A party a token proved need not be in entities.json; its entities (from the token) are in
-    // the recorded slice, and are kept where the candidate's store does not define them.
-    const verified = (session as { verified?: { agent?: boolean; user?: boolean } }).verified ?? {};
-    if (!verified.agent && !ps.entities.get(request.principal)) return deny("unknown-agent");
-    if (row.userId !== null && !verified.user && !ps.entities.get({ type: "Mcp::User", id: row.userId })) return deny("unknown-user");
-    if (!ps.servers.has(row.server)) return deny("unknown-server");
-    if (!ps.tools.has(request.action.id)) return deny("unknown-tool");
-    const key = memo?.key(request, row.userId);
+    const session = (request.context?.session ?? {}) as Record<string, unknown>;
+    const identity = recordedIdentity(row, session);
+    const q: CheckedCall = {
+      agent: row.agent,
+      user: row.userId ?? undefined,
+      server: row.server,
+      tool: row.tool,
+      arguments: (row.arguments ?? {}) as Record<string, unknown>,
+    };
+    const key = memo?.key(q, session, identity);
     const known = key === undefined ? undefined : memo!.get(key);
     if (known) return known;
-    const slice = ps.entities.slice(requestUids({ agent: row.agent, user: row.userId ?? undefined, server: row.server }));
-    const fromToken = (request.entities ?? []).filter((e) => !ps.entities.get(e.uid));
-    const outcome = ps.engine.authorize({ ...request, entities: fromToken.length ? [...slice, ...fromToken] : slice });
+    let outcome: Outcome;
+    const checked = checkToolCall(ps, q, identity, drift);
+    if (isFailure(checked)) {
+      outcome = { decision: "deny", reasons: [checked.reason], errors: [] };
+    } else {
+      const answer = authorizeToolCall(ps, checked.tool, {
+        principal: { type: "Mcp::Agent", id: q.agent },
+        action: { type: "Mcp::Action", id: checked.tool.actionId },
+        resource: { type: "Mcp::Server", id: q.server },
+        context: { input: checked.input, session },
+        entities: identityEntities(ps.entities, requestUids(q), identity),
+      });
+      outcome = { decision: answer.decision, reasons: answer.reasons, errors: answer.errors };
+    }
     if (key !== undefined) memo!.set(key, outcome);
     return outcome;
   }
   const own = (request.entities ?? []).filter((e) => !ps.entities.get(e.uid));
   try {
-    const e = evaluateAuthorize(ps, { principal: request.principal, action: request.action, resource: request.resource, context: request.context ?? {}, entities: own });
+    const e = evaluateAuthorize(ps, { principal: request.principal, action: request.action, resource: request.resource, context: request.context ?? {}, entities: own }, row.time);
     return { decision: e.decision, reasons: e.reasons, errors: e.errors };
   } catch (e) {
-    if (e instanceof EntityConflictError) return { decision: "deny", reasons: [], errors: [{ policyId: null, message: e.message }] };
+    // The request would now be refused (400): no allow.
+    if (e instanceof EntityConflictError) return { decision: "deny", reasons: ["verdict:entity-conflict"], errors: [{ policyId: null, message: e.message }] };
     throw e;
   }
 }
@@ -243,7 +279,7 @@ export async function replay(db: Db, candidate: PolicySet, opts: ReplayOptions =
   while (rows.length) {
     const next = rows.length === pageSize ? page(rows[rows.length - 1]!) : Promise.resolve([]);
     for (const row of rows) {
-      const outcome = replayOne(candidate, row, memo);
+      const outcome = replayOne(candidate, row, memo, opts.drift);
       replayed++;
       if (outcome.decision === row.decision) continue;
       const dir: keyof FlipCounts = row.decision === "allow" ? "allowToDeny" : "denyToAllow";
