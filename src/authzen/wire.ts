@@ -4,25 +4,33 @@
  * them), as the specification asks of a PDP.
  */
 import { z } from "zod";
+import { BATCH_MAX, boundedString, ID_MAX, TYPE_MAX } from "../contract/limits.js";
+import { CedarContext } from "../contract/wire.js";
 
-const name = z.string().min(1).max(512);
+/** An AuthZEN `id` or action `name`: recorded and indexed, so bounded (`ID_MAX`, docs/limits.md). */
+const name = boundedString(ID_MAX);
+/** An AuthZEN `type` (`user`, `Todo::User`): bounded (`TYPE_MAX`). */
+const type = boundedString(TYPE_MAX);
 /** `properties` of a subject, resource or action: any JSON object (AuthZEN 1.0 "Information Model"). */
 const Properties = z.record(z.string(), z.unknown());
 
 /** AuthZEN 1.0 "Subject": `{type, id, properties?}`. */
-export const Subject = z.object({ type: name, id: name, properties: Properties.optional() });
+export const Subject = z.object({ type, id: name, properties: Properties.optional() });
 export type Subject = z.infer<typeof Subject>;
 
 /** AuthZEN 1.0 "Resource": `{type, id, properties?}`. */
-export const Resource = z.object({ type: name, id: name, properties: Properties.optional() });
+export const Resource = z.object({ type, id: name, properties: Properties.optional() });
 export type Resource = z.infer<typeof Resource>;
 
 /** AuthZEN 1.0 "Action": `{name, properties?}`. */
 export const Action = z.object({ name, properties: Properties.optional() });
 export type Action = z.infer<typeof Action>;
 
-/** AuthZEN 1.0 "Context": any JSON object. */
-export const Context = z.record(z.string(), z.unknown());
+/**
+ * AuthZEN 1.0 "Context": any JSON object; a Cedar `session.user` and `session.task` in it are
+ * bounded as on `/v1/authorize` (they are recorded).
+ */
+export const Context = CedarContext;
 
 /**
  * Options Verdict reads. `evaluations_semantic` is AuthZEN 1.0's ("Evaluations semantics"); `verdict_context`
@@ -54,7 +62,7 @@ export interface Evaluation4 {
 }
 
 /** The most evaluations one `POST /access/v1/evaluations` may carry (as `/v1/authorize/batch`). */
-export const MAX_EVALUATIONS = 100;
+export const MAX_EVALUATIONS = BATCH_MAX;
 
 /**
  * `POST /access/v1/evaluations` body (AuthZEN 1.0 "Access Evaluations API", "Default values"): top-level `subject`, `action`,

@@ -4,11 +4,15 @@
  * this module imports nothing from the server side.
  */
 import { z } from "zod";
+import { BATCH_MAX, boundedString, ENTITIES_MAX, ID_MAX, isCleanString, KIND_MAX, PARENTS_MAX, TOOLS_MAX, TYPE_MAX } from "./limits.js";
 
-const id = z.string().min(1).max(512);
+/** An id or name that is recorded (and indexed): at most `ID_MAX` characters, see `limits.ts`. */
+const id = boundedString(ID_MAX);
+/** A short label (task kind, MCP client name): at most `KIND_MAX` characters. */
+const label = boundedString(KIND_MAX);
 
 /** A task the agent is working on (`context.session.task`). */
-export const Task = z.object({ id, kind: z.string().min(1).max(256).optional() });
+export const Task = z.object({ id, kind: label.optional() });
 export type Task = z.infer<typeof Task>;
 
 /**
@@ -46,7 +50,7 @@ export const ToolCallRequest = z.object({
   arguments: z.record(z.string(), z.unknown()).default({}),
   task: Task.optional(),
   /** MCP `clientInfo.name` of the client the gateway serves, when known. */
-  client: z.string().max(256).optional(),
+  client: boundedString(KIND_MAX, 0).optional(),
   ...IdentityTokens,
   /** Ask for a per-call credential (a Transaction Token bound to this call) when allowed. */
   credential: z.boolean().optional(),
@@ -54,7 +58,7 @@ export const ToolCallRequest = z.object({
 export type ToolCallRequest = z.input<typeof ToolCallRequest>;
 
 /** An MCP tool object as in a `tools/list` result (MCP 2025-06-18 `Tool`); other keys pass through. */
-export const McpTool = z.looseObject({ name: z.string().min(1), inputSchema: z.record(z.string(), z.unknown()).optional() });
+export const McpTool = z.looseObject({ name: id, inputSchema: z.record(z.string(), z.unknown()).optional() });
 export type McpTool = z.infer<typeof McpTool>;
 
 /** `POST /v1/mcp/tools/list` body. */
@@ -64,8 +68,8 @@ export const ToolListRequest = z.object({
   ...IdentityTokens,
   server: id,
   task: Task.optional(),
-  client: z.string().max(256).optional(),
-  tools: z.array(McpTool).max(10_000),
+  client: boundedString(KIND_MAX, 0).optional(),
+  tools: z.array(McpTool).max(TOOLS_MAX),
 });
 export type ToolListRequest = z.input<typeof ToolListRequest>;
 
@@ -77,30 +81,63 @@ export const ToolListResponse = z.object({
 });
 export type ToolListResponse = z.infer<typeof ToolListResponse>;
 
-/** A Cedar entity uid (`{"type": "Mcp::Agent", "id": "incident-bot"}`). */
-export const EntityUid = z.object({ type: z.string().min(1), id: z.string() });
+/**
+ * A Cedar entity uid (`{"type": "Mcp::Agent", "id": "incident-bot"}`): a type of at most
+ * `TYPE_MAX` characters, an id of at most `ID_MAX` (Cedar admits the empty id).
+ */
+export const EntityUid = z.object({ type: boundedString(TYPE_MAX), id: boundedString(ID_MAX, 0) });
 export type EntityUid = z.infer<typeof EntityUid>;
 
 /** A Cedar entity in Cedar's entity JSON format. */
 export const Entity = z.object({
   uid: EntityUid,
   attrs: z.record(z.string(), z.unknown()).default({}),
-  parents: z.array(EntityUid).default([]),
+  parents: z.array(EntityUid).max(PARENTS_MAX).default([]),
   tags: z.record(z.string(), z.unknown()).optional(),
 });
+
+/**
+ * The parts of a Cedar `context.session` that Verdict records in indexed columns (the user and
+ * the task), checked against the same maxima as tools/call's fields. Anything else in the
+ * context is the caller's JSON, bounded only by the body size. Issues carry the field's path
+ * (`context.session.task.id`), so the 400 names it.
+ */
+function checkSession(context: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  const session = context.session;
+  if (session === null || typeof session !== "object" || Array.isArray(session)) return;
+  const s = session as { user?: unknown; task?: unknown };
+  const check = (value: unknown, max: number, path: (string | number)[]) => {
+    if (typeof value !== "string") return;
+    if (value.length > max) ctx.addIssue({ code: "custom", path: ["session", ...path], message: `at most ${max} characters` });
+    else if (!isCleanString(value)) ctx.addIssue({ code: "custom", path: ["session", ...path], message: "no control characters or lone surrogates" });
+  };
+  const entity = (s.user as { __entity?: { type?: unknown; id?: unknown } } | undefined)?.__entity;
+  if (entity && typeof entity === "object") {
+    check(entity.type, TYPE_MAX, ["user", "__entity", "type"]);
+    check(entity.id, ID_MAX, ["user", "__entity", "id"]);
+  }
+  const task = s.task as { id?: unknown; kind?: unknown } | undefined;
+  if (task && typeof task === "object") {
+    check(task.id, ID_MAX, ["task", "id"]);
+    check(task.kind, KIND_MAX, ["task", "kind"]);
+  }
+}
+
+/** A Cedar context: any JSON object, with `session.user` and `session.task` bounded (see `checkSession`). */
+export const CedarContext = z.record(z.string(), z.unknown()).superRefine(checkSession);
 
 /** `POST /v1/authorize` body: any Cedar request. */
 export const AuthorizeRequest = z.object({
   principal: EntityUid,
   action: EntityUid,
   resource: EntityUid,
-  context: z.record(z.string(), z.unknown()).default({}),
-  entities: z.array(Entity).max(1_000).default([]),
+  context: CedarContext.default({}),
+  entities: z.array(Entity).max(ENTITIES_MAX).default([]),
 });
 export type AuthorizeRequest = z.input<typeof AuthorizeRequest>;
 
 /** `POST /v1/authorize/batch` body. */
-export const AuthorizeBatchRequest = z.object({ requests: z.array(AuthorizeRequest).min(1).max(100) });
+export const AuthorizeBatchRequest = z.object({ requests: z.array(AuthorizeRequest).min(1).max(BATCH_MAX) });
 export type AuthorizeBatchRequest = z.input<typeof AuthorizeBatchRequest>;
 
 /**

@@ -1,7 +1,11 @@
 /**
  * Records evaluations and builds their answers: the one path every decision endpoint takes
  * (Verdict's own API and AuthZEN), so every decision is recorded the same way. An answer exists
- * only once its decision is recorded; otherwise the caller gets a 503 and must treat it as a deny.
+ * only once its decision is recorded; otherwise the caller gets an error and must treat it as a
+ * deny: a 503 `unavailable` when the database could not take it, a 400 `unrecordable_input` when
+ * the database refused the request's own data (the writer isolates such a row, so it fails no
+ * other caller). Neither error carries the database's text (which holds the query and the batch's
+ * records): fixed sentences only; the cause goes to the server's log.
  */
 import type { Context } from "hono";
 import { v7 as uuidv7 } from "uuid";
@@ -20,12 +24,20 @@ export interface ToRecord {
   credential?: CallCredential;
 }
 
+/** The message of a 503 for a decision the database could not take (a fixed sentence). */
+export const NOT_RECORDED_MESSAGE = "the decision could not be recorded; no decision was made, treat this as a deny";
+/** The message of a 400 for a decision whose data the database refused (a fixed sentence). */
+export const REFUSED_MESSAGE = "the database refused this request's data, so its decision could not be recorded; no decision was made, treat this as a deny";
+
 /**
  * Records evaluations (they join one batch of the group commit) and builds their answers, in order.
- * The record's `caller` names the API key the request came with.
+ * The record's `caller` names the API key the request came with. Items of one request that were
+ * recorded stay recorded when another item of it fails (the request as a whole gets the error).
  * @param items evaluations, each with the identity, delegation and credential the HTTP layer adds
  * @param time the instant the request was received (the records' `time`)
- * @throws VerdictError `unavailable` (503) when any of them cannot be recorded
+ * @throws VerdictError `unavailable` (503) when any of them cannot be recorded because of the
+ *   database; `unrecordable_input` (400) when the only failures are records the database refused
+ *   for their own data (or that cannot be hashed)
  */
 export async function recordEvaluations(
   deps: Pick<AppDeps, "log" | "masking">,
@@ -36,7 +48,7 @@ export async function recordEvaluations(
   const key = c.get("apiKey");
   // Masking rewrites the record only, after the decision (decisions/masking.ts).
   const records = items.map(({ evaluation, meta }) => {
-    const record = toRecord(evaluation, {
+    const record = recordOf(evaluation, {
       id: meta?.id ?? uuidv7(),
       time,
       caller: key ? callerOf(key) : null,
@@ -48,10 +60,12 @@ export async function recordEvaluations(
     return deps.masking ? deps.masking.apply(record) : record;
   });
   const settled = await Promise.allSettled(records.map((r) => deps.log.append(r)));
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
-  if (failed) {
-    const reason = failed.reason instanceof RecordError ? failed.reason.message : "decision could not be recorded";
-    throw new VerdictError("unavailable", `${reason}; no decision was made, treat this as a deny`);
+  const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason as unknown);
+  if (failed.length) {
+    if (failed.every((e) => e instanceof RecordError && e.reason === "refused")) {
+      throw new VerdictError("unrecordable_input", REFUSED_MESSAGE, undefined, { cause: failed[0] });
+    }
+    throw new VerdictError("unavailable", NOT_RECORDED_MESSAGE, undefined, { cause: failed.find((e) => !(e instanceof RecordError && e.reason === "refused")) });
   }
   return items.map(({ evaluation: e, credential }, i) => ({
     decision: e.decision,
@@ -63,4 +77,16 @@ export async function recordEvaluations(
     message: e.message,
     ...(credential ? { credential } : {}),
   }));
+}
+
+/**
+ * `toRecord`, with a failure to build the record (arguments that canonical JSON cannot hash,
+ * such as a lone surrogate the wire let through) reported as the request's data refused.
+ */
+function recordOf(...args: Parameters<typeof toRecord>): ReturnType<typeof toRecord> {
+  try {
+    return toRecord(...args);
+  } catch (e) {
+    throw new VerdictError("unrecordable_input", REFUSED_MESSAGE, undefined, { cause: e });
+  }
 }

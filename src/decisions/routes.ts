@@ -70,7 +70,7 @@ export function decisionRoutes(deps: AppDeps): Hono<AppEnv> {
         // Headers are gone by now: the client sees a truncated body. Say so in the log and
         // end the stream with an error line it cannot mistake for a record.
         deps.logger.error({ err: err.message, requestId: c.get("requestId") }, "export failed");
-        await out.write(`\n#error: export failed: ${err.message}\n`);
+        await out.write("\n#error: export failed; the export is incomplete (see the server's log)\n");
       },
     );
   });

@@ -34,7 +34,8 @@ export async function bridge(client: Transport, upstream: Transport, guard: Tool
         logger.warn({ err: String(e) }, "cannot send to the upstream server");
         const m = message as { id?: unknown; method?: unknown };
         if (m.id !== undefined && typeof m.method === "string") {
-          const error = { code: INTERNAL_ERROR, message: `the upstream MCP server cannot be reached: ${String(e)}` };
+          // A fixed sentence: the transport's error can quote the upstream's answer (its body); that goes to the log above.
+          const error = { code: INTERNAL_ERROR, message: "the upstream MCP server cannot be reached" };
           await client.send({ jsonrpc: "2.0", id: m.id, error } as JSONRPCMessage, { relatedRequestId: m.id as string });
         }
       }

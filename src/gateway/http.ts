@@ -93,7 +93,8 @@ export async function listenHttp(options: HttpListenOptions, startSession: Sessi
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
       logger.error({ err: String(e) }, "request failed");
-      if (!res.headersSent) reply(res, 500, `gateway error: ${String(e)}`, -32603);
+      // The cause is in the log line above; the client gets a fixed sentence.
+      if (!res.headersSent) reply(res, 500, "gateway error; see the gateway's log", -32603);
       else res.end();
     });
   });

@@ -13,27 +13,38 @@ export const ERROR_STATUS = {
   forbidden: 403,
   not_found: 404,
   payload_too_large: 413,
+  /** The request passed validation but the database refused its data: the decision is not recorded (docs/limits.md). */
+  unrecordable_input: 400,
   unavailable: 503,
   internal: 500,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
+/**
+ * An error answered as `{"error": {code, message, details?}}`. The message and details are sent
+ * to the caller, so they must hold nothing but what the caller may see: for a 5xx, a fixed
+ * sentence (never a driver's message, which can carry SQL, parameters and other callers'
+ * records), with the underlying error as `cause`, which goes to the server's log only
+ * (`toBody` never sends a 5xx's details).
+ */
 export class VerdictError extends Error {
   readonly status: (typeof ERROR_STATUS)[ErrorCode];
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly details?: unknown,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = "VerdictError";
     this.status = ERROR_STATUS[code];
   }
 
-  /** The wire body of this error. */
+  /** The wire body of this error (no `details` for a 5xx). */
   toBody(): { error: { code: string; message: string; details?: unknown } } {
-    return { error: { code: this.code, message: this.message, ...(this.details === undefined ? {} : { details: this.details }) } };
+    const details = this.status >= 500 ? undefined : this.details;
+    return { error: { code: this.code, message: this.message, ...(details === undefined ? {} : { details }) } };
   }
 }
 

@@ -14,6 +14,7 @@ import {
   type VerifyCallCredentialOptions,
 } from "../credentials/verify.js";
 import type { Decision, ToolList, VerdictClient } from "../sdk/client.js";
+import { publicCause, type FailureCause } from "../sdk/errors.js";
 
 /**
  * `_meta` keys a client may set on `tools/call` and `tools/list` params (MCP 2025-06-18
@@ -46,8 +47,12 @@ export interface DeniedErrorData {
   reasons: string[];
   message: string;
   policySetVersion: string | null;
-  /** Why no decision could be made (Verdict unreachable, timed out, ...), when that is the case. */
-  cause?: { kind: string; message: string; status?: number };
+  /**
+   * Why no decision could be made (Verdict unreachable, timed out, ...), when that is the case:
+   * the SDK's own sentence, the HTTP status and Verdict's error code, never Verdict's error
+   * message or body (those stay in the PEP's log, through `onDecision`).
+   */
+  cause?: { kind: string; message: string; status?: number; code?: string };
   /** Why the call's credential was refused (`verifyCredential`): missing, or `verifyCallCredential`'s failure. */
   credentialFailure?: CallCredentialFailure | "missing";
 }
@@ -187,7 +192,7 @@ export class ToolGuard {
         reasons: decision.reasons,
         message: decision.message ?? `${this.#options.server}/${tool} is not allowed`,
         policySetVersion: decision.policySetVersion,
-        ...(decision.cause ? { cause: decision.cause } : {}),
+        ...(decision.cause ? { cause: forwardable(decision.cause) } : {}),
       });
     }
     if (this.#options.forwardCredential) {
@@ -233,7 +238,7 @@ export class ToolGuard {
     const visible = new Set(list.tools.map((t) => t.name));
     this.#options.onDecision?.({ kind: "tools/list", user, task, visible: [...visible], hidden: list.hidden, cause: list.cause });
     if (list.cause) {
-      return denied({ decisionId: null, reasons: [], message: list.hidden[0]?.reason ?? list.cause.message, policySetVersion: null, cause: list.cause });
+      return denied({ decisionId: null, reasons: [], message: list.hidden[0]?.reason ?? list.cause.message, policySetVersion: null, cause: forwardable(list.cause) });
     }
     return { ok: true, value: { ...r, tools: tools.filter((t) => visible.has(t.name)) } };
   }
@@ -302,6 +307,12 @@ export class ToolGuard {
 
 function denied(data: DeniedErrorData): { ok: false; error: RpcError } {
   return { ok: false, error: { code: DENIED_CODE, message: `Denied by Verdict: ${data.message}`, data } };
+}
+
+/** The parts of a failure's cause an MCP client may see (the SDK's sentence, status, code), without Verdict's error body. */
+function forwardable(cause: FailureCause): NonNullable<DeniedErrorData["cause"]> {
+  const { kind, message, status, code } = publicCause(cause);
+  return { kind, message, ...(status !== undefined ? { status } : {}), ...(code !== undefined ? { code } : {}) };
 }
 
 function invalid(message: string): { ok: false; error: RpcError } {

@@ -17,7 +17,7 @@ import {
   type ToolCallRequest,
   type ToolListRequest,
 } from "../contract/wire.js";
-import { failedDecision, type FailedDecision, type FailureCause } from "./errors.js";
+import { failedDecision, publicCause, type FailedDecision, type FailureCause } from "./errors.js";
 import { HttpTransport, type HttpTransportOptions, type Transport, type TransportRequest } from "./transport.js";
 
 /** A decision: Verdict's answer, or the SDK's own deny when Verdict could not be asked. Allow only when `decision === "allow"`. */
@@ -96,7 +96,8 @@ export class VerdictClient {
     schema: S,
   ): Promise<{ ok: true; value: z.infer<S> } | { ok: false; cause: FailureCause }> {
     const sent = await this.#transport.send(request);
-    if (!sent.ok) return sent;
+    // Verdict's error message never reaches a decision's message (see `publicCause`).
+    if (!sent.ok) return { ok: false, cause: publicCause(sent.cause) };
     const parsed = schema.safeParse(sent.body);
     if (parsed.success) return { ok: true, value: parsed.data };
     const issue = parsed.error.issues[0];

@@ -18,6 +18,7 @@ import { SigningKeys } from "../../src/keys/signing-keys.js";
 import { ActivePolicySet } from "../../src/policy-set/active.js";
 import { loadPolicySet, type PolicySet } from "../../src/policy-set/load.js";
 import { createTestDatabase, type TestDatabase } from "./db.js";
+import { checkResponse } from "./error-bodies.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
 export const EXAMPLE_POLICY_DIR = join(ROOT, "policies");
@@ -80,6 +81,8 @@ export async function createTestApp(
     signingKeys,
     identity,
     issuer: () => TEST_ISSUER,
+    // As in a server with VERDICT_PUBLIC_URL and VERDICT_ISSUER unset: the issuer is the public URL.
+    publicUrl: () => TEST_ISSUER,
     credentialTtlSeconds: opts.credentialTtlSeconds,
     now: opts.now,
     masking: opts.masking,
@@ -101,7 +104,12 @@ export async function createTestApp(
         body = typeof init.body === "string" ? init.body : JSON.stringify(init.body);
         headers["content-type"] ??= "application/json";
       }
-      return Promise.resolve(app.request(path, { method: init.method ?? (body === undefined ? "GET" : "POST"), body, headers }));
+      const method = init.method ?? (body === undefined ? "GET" : "POST");
+      // every error body is scanned for SQL, stack traces and record columns (./error-bodies.ts)
+      return Promise.resolve(app.request(path, { method, body, headers })).then(async (res) => {
+        await checkResponse(res, `${method} ${path}`);
+        return res;
+      });
     },
     close: async () => {
       await log.close();

@@ -10,6 +10,7 @@ import { loadConfig, type IssuerConfig, type RequireVerified } from "../../src/c
 import { startServer, type RunningServer } from "../../src/server.js";
 import { EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR, TEST_ADMIN_KEY } from "./app.js";
 import { createPostgresDatabase, usingPostgres } from "./db.js";
+import { unwatchOrigin, watchOrigin } from "./error-bodies.js";
 
 export interface TestVerdict {
   url: string;
@@ -45,11 +46,17 @@ export async function startTestVerdict(
     },
     pino({ level: "silent" }),
   );
+  // every error body of this server that a test fetches is scanned (./error-bodies.ts)
+  watchOrigin(server.url);
   return {
     url: server.url,
     server,
-    stop: () => server.stop(),
+    stop: async () => {
+      unwatchOrigin(server.url);
+      await server.stop();
+    },
     dispose: async () => {
+      unwatchOrigin(server.url);
       await server.stop();
       await pgDb?.drop();
     },
