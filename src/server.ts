@@ -135,7 +135,7 @@ export async function startServer(
     logger.warn({ keyId: bootstrap.info.id }, "no API key existed: created a bootstrap admin key (printed once on stderr)");
     announceBootstrapKey(bootstrap, options.announce);
   }
-  const signingKeys = await SigningKeys.open(database.db);
+  const signingKeys = await SigningKeys.open(database.db, { chainKey: config.signingKey, chainVerifyKeys: config.verifyKeys });
   const refresh = setInterval(() => {
     signingKeys.refresh().catch((e: Error) => logger.warn({ err: e.message }, "signing keys not refreshed"));
   }, SIGNING_KEY_REFRESH_MS);
@@ -146,6 +146,7 @@ export async function startServer(
   const partitions = maintainPartitions(database.db, {
     aheadDays: config.partitionsAheadDays,
     retentionDays: config.retentionDays,
+    signer: signingKeys,
     onError: (e) => logger.error({ err: String(e) }, "partition maintenance failed"),
     onDropped: (names) => logger.info({ partitions: names }, "retention: dropped decision partitions"),
   });
@@ -170,7 +171,9 @@ export async function startServer(
     apiKeys,
     signingKeys,
     identity,
-    issuer: () => config.issuer ?? url,
+    // The public URL (VERDICT_PUBLIC_URL, else the address listened on) is also the default `iss`.
+    issuer: () => config.issuer ?? config.publicUrl ?? url,
+    publicUrl: () => config.publicUrl ?? url,
     credentialTtlSeconds: config.credentialTtlSeconds,
     masking,
     drift,

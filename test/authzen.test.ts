@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadPolicySet } from "../src/policy-set/load.js";
-import { createTestApp, ROOT, type TestApp } from "./helpers/app.js";
+import { createTestApp, ROOT, TEST_ISSUER, type TestApp } from "./helpers/app.js";
+import { decisionRows, refuseDecisionInserts } from "./helpers/refuse-decisions.js";
 
 const INTEROP_DIR = join(ROOT, "examples", "authzen-interop");
 const RICK = "CiRmZDA2MTRkMy1jMzlhLTQ3ODEtYjdiZC04Yjk2ZjVhNTEwMGQSBWxvY2Fs";
@@ -154,9 +155,9 @@ describe("GET /.well-known/authzen-configuration", () => {
     expect(res.status).toBe(200);
     const body = await res.json();
     expect(body).toEqual({
-      policy_decision_point: "http://localhost",
-      access_evaluation_endpoint: "http://localhost/access/v1/evaluation",
-      access_evaluations_endpoint: "http://localhost/access/v1/evaluations",
+      policy_decision_point: TEST_ISSUER,
+      access_evaluation_endpoint: `${TEST_ISSUER}/access/v1/evaluation`,
+      access_evaluations_endpoint: `${TEST_ISSUER}/access/v1/evaluations`,
     });
   });
 });
@@ -226,17 +227,41 @@ describe("AuthZEN MCP binding (action tools/call, resource type tool)", () => {
 });
 
 describe("AuthZEN when the decision cannot be recorded", () => {
-  it("answers 503, never a decision", async () => {
-    const broken = await createTestApp({ policySet: loadPolicySet(INTEROP_DIR, INTEROP_DIR) });
+  // defect 11: this test closed the whole database, so the API-key lookup failed first and the
+  // 503 came from the middleware; AuthZEN's record-before-answer path was never reached. Now only
+  // the INSERT into decisions fails (a trigger), the key is read as usual, and AuthZEN must refuse.
+  it.each([
+    { path: "/access/v1/evaluation", body: { subject: user(MORTY), action: { name: "can_read_todos" }, resource: todo("t", "x") }, records: 1, allows: (b: { decision?: unknown }) => b.decision === true },
+    {
+      path: "/access/v1/evaluations",
+      body: { subject: user(MORTY), action: { name: "can_read_todos" }, evaluations: [{ resource: todo("t1", "x") }, { resource: todo("t2", "x") }] },
+      records: 2,
+      allows: (b: { evaluations?: Array<{ decision?: unknown }> }) => b.evaluations?.length === 2 && b.evaluations.every((e) => e.decision === true),
+    },
+  ])("$path answers 503, never a decision, when only the decision's INSERT fails", async ({ path, body, records, allows }) => {
+    const before = await t.request(path, { body, key: t.keys.pep });
+    expect(before.status).toBe(200);
+    expect(allows(await before.json())).toBe(true);
+
+    const rows = await decisionRows(t.db.database.db);
+    const failed = t.log.stats.failed;
+    const restore = await refuseDecisionInserts(t.db.database.db);
+    let res: Response;
+    let answer: Record<string, unknown>;
     try {
-      await broken.db.database.close();
-      const res = await broken.request("/access/v1/evaluation", { body: { subject: user(RICK), action: { name: "can_read_todos" }, resource: todo("t", "x") } });
-      expect(res.status).toBe(503);
-      const body = await res.json();
-      expect(body.decision).toBeUndefined();
-      expect(body.error.code).toBe("unavailable");
+      res = await t.request(path, { body, key: t.keys.pep });
+      answer = await res.json();
     } finally {
-      await broken.close().catch(() => undefined);
+      await restore();
     }
-  });
+    expect(res.status).toBe(503);
+    expect(Object.keys(answer)).toEqual(["error"]);
+    expect(answer.error).toMatchObject({ code: "unavailable" });
+    expect(t.log.stats.failed - failed).toBe(records);
+    expect(await decisionRows(t.db.database.db)).toBe(rows);
+
+    const after = await t.request(path, { body, key: t.keys.pep });
+    expect(after.status).toBe(200);
+    expect(allows(await after.json())).toBe(true);
+  }, 60_000);
 });

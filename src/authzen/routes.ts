@@ -3,7 +3,7 @@
  * Verdict without Verdict's SDK:
  * - `POST /access/v1/evaluation`: one decision, `{"decision": true | false}`; a deny is a 200.
  * - `POST /access/v1/evaluations`: several, with top-level defaults and `options.evaluations_semantic`.
- * - `GET /.well-known/authzen-configuration`: the PDP metadata.
+ * - `GET /.well-known/authzen-configuration`: the PDP metadata, at the configured public URL.
  * Every decision is recorded like any other (same record, same group commit); when it cannot be
  * recorded the answer is a 503, never an unrecorded decision. `X-Request-ID` is echoed by the
  * app's request-id middleware.
@@ -78,7 +78,14 @@ export function authzenRoutes(deps: AppDeps): Hono<AppEnv> {
   async function decide(c: Context<AppEnv>, items: Evaluation4[], options: Options): Promise<EvaluationResponse[]> {
     const time = now();
     const ps = deps.policies.get();
-    const evaluations = evaluateInOrder(items, options.evaluations_semantic, (e) => evaluateAuthzen(ps, e, time));
+    // AuthZEN carries no tokens: when VERDICT_REQUIRE_VERIFIED asks for a proof, every answer
+    // is a deny naming it, as on `/v1/authorize`.
+    const unproven = deps.identity?.requirementFailure(false, false) ?? null;
+    const evaluate = (e: Evaluation4): Evaluation => {
+      const evaluation = evaluateAuthzen(ps, e, time);
+      return unproven ? { ...evaluation, decision: "deny", reasons: [unproven.reason], errors: [], message: unproven.message } : evaluation;
+    };
+    const evaluations = evaluateInOrder(items, options.evaluations_semantic, evaluate);
     const answers = await recordEvaluations(deps, c, evaluations.map((evaluation) => ({ evaluation })), time);
     return answers.map((a) => ({
       decision: a.decision === "allow",
@@ -107,8 +114,9 @@ export function authzenRoutes(deps: AppDeps): Hono<AppEnv> {
   });
 
   app.get(AUTHZEN_PATHS.configuration, (c) => {
-    // The PDP's own origin, as the caller reached it.
-    const origin = new URL(c.req.url).origin;
+    // The configured public URL: never the request's Host header, which the caller chooses
+    // (a forged one would be echoed into metadata that clients and caches trust).
+    const origin = deps.publicUrl();
     const config: Configuration = {
       policy_decision_point: origin,
       access_evaluation_endpoint: origin + AUTHZEN_PATHS.evaluation,

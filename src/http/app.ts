@@ -4,11 +4,8 @@
  * in-process with `app.request()` and `src/index.ts` alone reads the environment and serves it.
  */
 import { Hono } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
-import { requestId } from "hono/request-id";
 import type { Logger } from "pino";
-import { v7 as uuidv7 } from "uuid";
 import type { ApiKeyStore } from "../auth/api-keys.js";
 import { apiKeyAuth, type AuthVariables } from "../auth/middleware.js";
 import { apiKeyRoutes } from "../auth/routes.js";
@@ -29,7 +26,11 @@ import { policySetRoutes } from "../policy-sets/routes.js";
 import { PolicySetCache } from "../policy-sets/store.js";
 import { ToolDriftRegistry } from "../tool-drift/registry.js";
 import { toolDriftRoutes } from "../tool-drift/routes.js";
+import { bodyLimit } from "./body-limit.js";
+import { describeDbError } from "../db/errors.js";
 import { VerdictError } from "./errors.js";
+import { requestIdHeader } from "./request-id.js";
+import { apiSecureHeaders } from "./secure-headers.js";
 
 /** Everything the API needs, created by the caller. */
 export interface AppDeps {
@@ -45,6 +46,11 @@ export interface AppDeps {
   identity?: IdentityResolver;
   /** `iss` of minted credentials (a function: the server's URL is known only once it listens). */
   issuer: () => string;
+  /**
+   * The URL clients reach Verdict at, no trailing `/` (`VERDICT_PUBLIC_URL`, else the address it
+   * listens on), for the metadata Verdict publishes; never derived from a request's `Host`.
+   */
+  publicUrl: () => string;
   /** Lifetime of a per-call credential in seconds (1-60, default 60). */
   credentialTtlSeconds?: number;
   /** Argument masking of recorded decisions; none when absent. */
@@ -66,15 +72,10 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 export function createApp(given: AppDeps): Hono<AppEnv> {
   const deps = { ...given, drift: given.drift ?? new ToolDriftRegistry(given.database.db), policySetCache: given.policySetCache ?? new PolicySetCache() };
   const app = new Hono<AppEnv>();
-  app.use(requestId({ generator: () => uuidv7() }));
-  app.use(
-    bodyLimit({
-      maxSize: BODY_LIMIT_BYTES,
-      onError: () => {
-        throw new VerdictError("payload_too_large", `request body is larger than ${BODY_LIMIT_BYTES} bytes`);
-      },
-    }),
-  );
+  // First, so that every answer carries them, errors and 413s included.
+  app.use(apiSecureHeaders());
+  app.use(requestIdHeader());
+  app.use(bodyLimit(BODY_LIMIT_BYTES));
 
   app.use(apiKeyAuth(deps.apiKeys));
 
@@ -90,14 +91,24 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.route("/", uiRoutes());
 
   app.notFound((c) => c.json(new VerdictError("not_found", `no route for ${c.req.method} ${c.req.path}`).toBody(), 404));
+  // The one place an error becomes a body: a stable code and a short message the caller may see.
+  // What went wrong inside (a driver's message holds the SQL and the batch's records) goes to
+  // the log, as the cause's SQLSTATE and driver message (docs/limits.md "Error bodies").
   app.onError((err, c) => {
+    const requestId = c.get("requestId");
     if (err instanceof VerdictError) {
-      if (err.status >= 500) deps.logger.error({ err: err.message, requestId: c.get("requestId") }, err.code);
+      const cause = err.cause === undefined ? {} : { cause: describeDbError(err.cause) };
+      if (err.status >= 500) deps.logger.error({ code: err.code, err: err.message, ...cause, requestId }, err.code);
+      else if (err.cause !== undefined) deps.logger.warn({ code: err.code, err: err.message, ...cause, requestId }, err.code);
       return c.json(err.toBody(), err.status);
     }
     if (err instanceof HTTPException) {
       const status = err.status;
-      const code = status === 413 ? "payload_too_large" : status === 404 ? "not_found" : status < 500 ? "bad_request" : "internal";
+      if (status >= 500) {
+        deps.logger.error({ err: err.stack ?? err.message, requestId }, "request failed");
+        return c.json(new VerdictError("internal", "internal error; the request was not decided").toBody(), status);
+      }
+      const code = status === 413 ? "payload_too_large" : status === 404 ? "not_found" : "bad_request";
       return c.json({ error: { code, message: err.message || "request rejected" } }, status);
     }
     deps.logger.error({ err: err instanceof Error ? (err.stack ?? err.message) : String(err), requestId: c.get("requestId") }, "unhandled error");

@@ -57,6 +57,26 @@ function storable(key: string, value: unknown): unknown {
   return value;
 }
 
+/** Decodes UTF-8 strictly: an invalid sequence is an error, never a U+FFFD in its place. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Decodes a request body as UTF-8 (RFC 8259 §8.1: JSON exchanged between systems is UTF-8). The
+ * WHATWG decoder's replacement of invalid bytes by U+FFFD is refused: Verdict would decide, and
+ * record, a string the caller never sent, and two readers of the same bytes could disagree. A
+ * leading byte-order mark is dropped, as `Response.text()` does.
+ * @throws VerdictError `bad_request` (400) for bytes that are not valid UTF-8 (stray
+ *   continuation bytes, truncated or overlong sequences, encoded surrogates, code points beyond
+ *   U+10FFFF)
+ */
+export function decodeUtf8(bytes: ArrayBuffer | Uint8Array): string {
+  try {
+    return UTF8.decode(bytes);
+  } catch {
+    throw new VerdictError("bad_request", "body is not valid UTF-8");
+  }
+}
+
 /** Options of {@link parseStrictJson}. */
 export interface StrictJsonOptions {
   /**

@@ -7,7 +7,9 @@ import { readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
+import { secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "../http/app.js";
+import { UI_CONTENT_SECURITY_POLICY } from "../http/secure-headers.js";
 
 const require = createRequire(import.meta.url);
 const staticDir = (name: string) => fileURLToPath(new URL(`./static/${name}`, import.meta.url));
@@ -25,13 +27,14 @@ export function uiRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   // Read once: a few hundred kilobytes that never change while the process runs.
   const bodies = new Map(Object.entries(FILES).map(([path, f]) => [path, { body: readFileSync(f.file), type: f.type }]));
-  app.get("/ui", (c) => c.redirect("/ui/"));
-  app.get("/ui/*", (c) => {
+  // The explorer's own CSP, never framed (clickjacking: the page holds an auditor's key).
+  const headers = secureHeaders({ contentSecurityPolicy: UI_CONTENT_SECURITY_POLICY, xFrameOptions: "DENY", strictTransportSecurity: false });
+  app.get("/ui", headers, (c) => c.redirect("/ui/"));
+  app.get("/ui/*", headers, (c) => {
     const f = bodies.get(c.req.path.slice("/ui/".length));
     if (!f) return c.notFound();
     c.header("content-type", f.type);
     c.header("cache-control", "no-cache");
-    c.header("content-security-policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:");
     return c.body(f.body);
   });
   return app;
