@@ -35,7 +35,8 @@ export interface RouteRule {
 
 /**
  * The route → role table, first match wins; `admin` is admitted everywhere. `prefix` matches the
- * path itself and anything below it (`/v1/authorize` covers `/v1/authorize/batch`).
+ * path itself and anything below it (`/v1/authorize` covers `/v1/authorize/batch`); a `*`
+ * segment matches any one segment.
  */
 export const ROUTE_ROLES: readonly RouteRule[] = [
   { prefix: "/v1/mcp", roles: ["pep"] },
@@ -43,6 +44,8 @@ export const ROUTE_ROLES: readonly RouteRule[] = [
   { prefix: "/access/v1", roles: ["pep"] },
   { prefix: "/v1/decisions", roles: ["auditor"] },
   { prefix: "/v1/audit", roles: ["auditor"] },
+  // The text of a version's policies: auditors read what decided (the explorer's detail).
+  { prefix: "/v1/policy-sets/*/policies", methods: ["GET"], roles: ["policy-admin", "auditor"] },
   { prefix: "/v1/policy-sets", roles: ["policy-admin"] },
   { prefix: "/v1/tools/drift", roles: ["policy-admin"] },
   { prefix: "/v1/keys", roles: [] },
@@ -50,6 +53,12 @@ export const ROUTE_ROLES: readonly RouteRule[] = [
 ];
 
 function covers(prefix: string, path: string): boolean {
+  // A `*` segment of a prefix matches any one non-empty segment of the path (a version, an id).
+  if (prefix.includes("/*")) {
+    const want = prefix.split("/");
+    const got = path.split("/");
+    return got.length >= want.length && want.every((w, i) => (w === "*" ? got[i] !== "" : w === got[i]));
+  }
   return path === prefix || path.startsWith(prefix.endsWith("/") ? prefix : `${prefix}/`);
 }
 
@@ -88,7 +97,7 @@ export function apiKeyAuth(store: ApiKeyStore): MiddlewareHandler<{ Variables: A
     try {
       key = await store.authenticate(match[1]!);
     } catch (e) {
-      throw new VerdictError("unavailable", `API keys cannot be read: ${(e as Error).message}`);
+      throw new VerdictError("unavailable", "API keys cannot be read", undefined, { cause: e });
     }
     if (!key) {
       c.header("WWW-Authenticate", 'Bearer realm="verdict", error="invalid_token"');

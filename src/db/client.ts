@@ -11,6 +11,9 @@ import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import pg from "pg";
 import type { Logger } from "pino";
+import { lockDataDir } from "./lock.js";
+
+export { DatabaseLockedError, DatabaseLockFileError } from "./lock.js";
 
 /** The drizzle handle both drivers give. */
 export type Db = PgDatabase<PgQueryResultHKT>;
@@ -33,7 +36,9 @@ const CLOSE_WAIT_MS = 5_000;
 /**
  * Opens (and migrates) the database.
  * @param url a `postgres://` URL, or undefined for the embedded PGlite database
- * @param dataDir where PGlite keeps its files (created if missing)
+ * @param dataDir where PGlite keeps its files (created if missing); the process holds its lock
+ *   (`<dataDir>/verdict.lock`, see `lock.ts`) until `close()` or exit
+ * @throws DatabaseLockedError when another live process holds the embedded database's directory
  * @throws when the database cannot be reached or a migration fails
  */
 export async function openDatabase(opts: { url?: string; dataDir: string; logger?: Logger }): Promise<Database> {
@@ -99,6 +104,9 @@ export async function openDatabase(opts: { url?: string; dataDir: string; logger
   }
   // `memory://` keeps the embedded database in memory (tests); anything else is a directory.
   if (!opts.dataDir.startsWith("memory://")) mkdirSync(opts.dataDir, { recursive: true });
+  // PGlite runs inside this process with no server to arbitrate: a second process on the same
+  // directory would write into a database this one never sees, and lose it (issue 11, defect 7).
+  const lock = opts.dataDir.startsWith("memory://") ? null : lockDataDir(opts.dataDir);
   // Loaded only here: importing PGlite costs about 43 MiB of resident memory, which a
   // deployment on Postgres should not carry.
   const [{ PGlite }, { pg_trgm }, { drizzle: drizzlePglite }, { migrate: migratePglite }] = await Promise.all([
@@ -110,7 +118,12 @@ export async function openDatabase(opts: { url?: string; dataDir: string; logger
   // pg_trgm backs the argument-content search index (migrations/0003_partitioning.sql).
   const client = new PGlite(opts.dataDir, { extensions: { pg_trgm } });
   const pgliteDb = drizzlePglite(client);
-  await migratePglite(pgliteDb, { migrationsFolder });
+  // PGlite reports a directory it cannot open here, at its first query: the lock is given back.
+  await migratePglite(pgliteDb, { migrationsFolder }).catch(async (e: unknown) => {
+    await client.close().catch(() => undefined);
+    lock?.release();
+    throw e;
+  });
   const db = pgliteDb as unknown as Db;
   return {
     db,
@@ -118,6 +131,7 @@ export async function openDatabase(opts: { url?: string; dataDir: string; logger
     ping: async () => {
       await db.execute(sql`SELECT 1`);
     },
-    close: () => client.close(),
+    // The lock goes only once PGlite has flushed and closed its files.
+    close: () => client.close().finally(() => lock?.release()),
   };
 }

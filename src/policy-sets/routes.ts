@@ -6,11 +6,12 @@
  */
 import { Hono, type Context } from "hono";
 import { stream as streamBody } from "hono/streaming";
+import { z } from "zod";
 import { callerOf as keyCaller } from "../auth/middleware.js";
 import { CedarParseError, splitPolicies } from "../engine/cedar.js";
 import { LinkRequest, PublishRequest, ReplayRequest, TemplateRequest } from "../contract/wire.js";
 import type { AppDeps, AppEnv } from "../http/app.js";
-import { VerdictError } from "../http/errors.js";
+import { fromZod, VerdictError } from "../http/errors.js";
 import { readBody } from "../http/validate.js";
 import { PolicySetError, type PolicySetSources } from "../policy-set/load.js";
 import { diffVersions } from "./diff.js";
@@ -29,6 +30,9 @@ import {
 } from "./store.js";
 
 type Deps = AppDeps & { policySetCache: PolicySetCache };
+
+/** `GET /v1/policy-sets/{version}/policies` query: up to 100 policy ids (`id=`, repeated). */
+const PolicyTextQuery = z.object({ id: z.array(z.string().min(1).max(1024)).max(100) });
 
 /** Who is calling: the API key the request authenticated with, as decision records name callers. */
 function callerOf(c: Context<AppEnv>): string | null {
@@ -96,6 +100,51 @@ export function policySetRoutes(deps: Deps): Hono<AppEnv> {
     });
   });
 
+  /**
+   * `GET /v1/policy-sets/{version}/policies?id=<policy id>&id=...`: the text of policies of one
+   * version, for the explorer's decision detail (issue 11, defect 9: it showed the text of the
+   * set in force, not of the version that decided). Readable by `auditor` and `policy-admin`
+   * (see `ROUTE_ROLES`). Without `id`, every policy of the version. The version is a published
+   * one (any reference `resolveVersion` takes), or the exact version this replica serves when it
+   * was loaded from files and never published (`stored: false`).
+   * @returns `{version, stored, active, serving, policies: [{id, file, line, template, text}], missing: [ids the version lacks]}`
+   * @throws VerdictError 404 when the version's sources are not stored here (never published,
+   *   and not served by this replica); 400 on a bad query
+   */
+  app.get("/v1/policy-sets/:version/policies", async (c) => {
+    const q = PolicyTextQuery.safeParse({ id: c.req.queries("id") ?? [] });
+    if (!q.success) throw fromZod(q.error, "query");
+    const ref = c.req.param("version");
+    const serving = deps.policies.peek();
+    let policySet;
+    let stored = true;
+    try {
+      policySet = (await loadVersion(db, await resolveVersion(db, ref), cache)).policySet;
+    } catch (e) {
+      // A reference that is not a version at all keeps the store's message.
+      if (!(e instanceof VersionLookupError && e.kind === "not_found") || !/^(sha256:)?[0-9a-f]{6,64}$/i.test(ref)) wire(e);
+      if (serving?.version !== ref.toLowerCase()) {
+        throw new VerdictError("not_found", `the sources of version ${ref} are not stored: it was never published (verdict publish), and this replica does not serve it`);
+      }
+      policySet = serving;
+      stored = false;
+    }
+    const ids = q.data.id.length ? q.data.id : [...policySet.policies.keys()];
+    const found = ids.flatMap((id) => {
+      const p = policySet.policies.get(id);
+      return p ? [{ id, file: p.file, line: p.line, template: p.isTemplate, text: p.text }] : [];
+    });
+    const active = (await activeVersion(db))?.version ?? null;
+    return c.json({
+      version: policySet.version,
+      stored,
+      active: active === policySet.version,
+      serving: serving?.version === policySet.version,
+      policies: found,
+      missing: ids.filter((id) => !policySet.policies.has(id)),
+    });
+  });
+
   app.get("/v1/policy-sets/:version/diff", async (c) => {
     const to = await resolve(c.req.param("version"));
     const from = await resolve(c.req.query("against") ?? "active");
@@ -159,6 +208,8 @@ export function policySetRoutes(deps: Deps): Hono<AppEnv> {
       since: body.since ? new Date(body.since) : undefined,
       until: body.until ? new Date(body.until) : undefined,
       examples: body.examples,
+      // Open tool drift denies a drifted tool in replay as on tools/call (src/pdp/checks.ts).
+      drift: deps.drift?.lookup,
     };
     if (!(c.req.header("accept") ?? "").includes("application/x-ndjson")) return c.json(await replay(db, policySet, opts));
     // Streamed: one `{"progress": ...}` line per page, then `{"report": ...}` (or `{"error": ...}`).
@@ -186,7 +237,7 @@ export function policySetRoutes(deps: Deps): Hono<AppEnv> {
         await stream.write(JSON.stringify({ report: await run }) + "\n");
       } catch (e) {
         deps.logger.error({ err: (e as Error).message }, "replay failed");
-        await stream.write(JSON.stringify({ error: { code: "internal", message: `replay failed: ${(e as Error).message}` } }) + "\n");
+        await stream.write(JSON.stringify({ error: { code: "internal", message: "replay failed; see the server's log" } }) + "\n");
       }
     });
   });

@@ -1,55 +1,58 @@
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { ApiKeyStore } from "../../auth/api-keys.js";
-import { loadConfig } from "../../config.js";
-import { ApiKeyRole } from "../../contract/wire.js";
-import { openDatabase } from "../../db/client.js";
+import { ApiKeyRole, type ApiKeyCreated, type ApiKeyInfo } from "../../contract/wire.js";
 import { SigningKeys } from "../../keys/signing-keys.js";
+import { api, type ServerOptions } from "../client.js";
+import { withDatabase } from "../database.js";
 
-/**
- * Runs `fn` with the database the server uses (same environment: `DATABASE_URL` or
- * `VERDICT_DATA_DIR`). The embedded database (PGlite) admits one process at a time: stop the
- * server first, or use the admin API (`/v1/keys`).
- */
-async function withDatabase<T>(fn: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-  try {
-    return await fn(database);
-  } finally {
-    await database.close();
-  }
+/** What the refusal tells an operator whose server holds the embedded database. */
+const THROUGH_API = "--url <its URL> (or VERDICT_URL) and an admin key (--key, VERDICT_API_KEY or VERDICT_ADMIN_KEY)";
+
+/** `--url` and `--key`: with a URL, the command goes through that server's admin API instead of the database. */
+function viaServer(cmd: Command): Command {
+  return cmd
+    .addOption(new Option("--url <url>", "go through this Verdict's admin API instead of the database (needed while a server holds the embedded database)").env("VERDICT_URL"))
+    .addOption(new Option("--key <key>", "admin API key for --url (or VERDICT_API_KEY / VERDICT_ADMIN_KEY)").env("VERDICT_API_KEY"));
 }
+
+/** The server to go through, or null to open the database (an empty VERDICT_URL counts as unset). */
+const server = (opts: { url?: string; key?: string }): ServerOptions | null => (opts.url ? { url: opts.url, key: opts.key || undefined } : null);
 
 /**
  * `verdict keys`: API keys (create, list, revoke) and Verdict's signing key (rotate-signing),
- * straight in the database. `create` prints the key alone on stdout, so scripts can capture it.
+ * straight in the database, or with `--url` through a running server's admin API (`/v1/keys`,
+ * `/v1/signing-keys/rotate`). While a server holds the embedded database the direct way is
+ * refused (exit 1, nothing written). `create` prints the key alone on stdout, so scripts can
+ * capture it; it prints a key only once the key is committed.
  */
 export function registerKeys(program: Command): void {
   const keys = program.command("keys").description("manage API keys (roles: pep, auditor, policy-admin, admin) and the signing key");
 
-  keys
-    .command("create")
-    .description("create an API key; prints the key (shown only this once) on stdout")
-    .requiredOption("--role <role>", `one of ${ApiKeyRole.options.join(", ")}`)
-    .requiredOption("--name <name>", "who holds it, e.g. the gateway's name")
-    .action(async (opts: { role: string; name: string }) => {
-      const role = ApiKeyRole.safeParse(opts.role);
-      if (!role.success) {
-        console.error(`unknown role ${JSON.stringify(opts.role)}: use one of ${ApiKeyRole.options.join(", ")}`);
-        process.exitCode = 2;
-        return;
-      }
-      const created = await withDatabase((d) => new ApiKeyStore(d.db).create({ name: opts.name, role: role.data }));
-      console.error(`created ${created.info.role} key ${created.info.id} (${created.info.name}); it is not shown again:`);
-      console.log(created.key);
-    });
+  viaServer(
+    keys
+      .command("create")
+      .description("create an API key; prints the key (shown only this once) on stdout")
+      .requiredOption("--role <role>", `one of ${ApiKeyRole.options.join(", ")}`)
+      .requiredOption("--name <name>", "who holds it, e.g. the gateway's name"),
+  ).action(async (opts: { role: string; name: string; url?: string; key?: string }) => {
+    const role = ApiKeyRole.safeParse(opts.role);
+    if (!role.success) {
+      console.error(`unknown role ${JSON.stringify(opts.role)}: use one of ${ApiKeyRole.options.join(", ")}`);
+      process.exitCode = 2;
+      return;
+    }
+    const via = server(opts);
+    const created = via
+      ? await api<ApiKeyCreated>(via, "POST", "/v1/keys", { name: opts.name, role: role.data }).then((c) => ({ info: c, key: c.key }))
+      : await withDatabase(THROUGH_API, (d) => new ApiKeyStore(d.db).create({ name: opts.name, role: role.data }));
+    console.error(`created ${created.info.role} key ${created.info.id} (${created.info.name}); it is not shown again:`);
+    console.log(created.key);
+  });
 
-  keys
-    .command("list")
-    .description("list API keys (never the keys themselves)")
-    .option("--json", "print JSON")
-    .action(async (opts: { json?: boolean }) => {
-      const list = await withDatabase((d) => new ApiKeyStore(d.db).list());
+  viaServer(keys.command("list").description("list API keys (never the keys themselves)").option("--json", "print JSON")).action(
+    async (opts: { json?: boolean; url?: string; key?: string }) => {
+      const via = server(opts);
+      const list = via ? (await api<{ keys: ApiKeyInfo[] }>(via, "GET", "/v1/keys")).keys : await withDatabase(THROUGH_API, (d) => new ApiKeyStore(d.db).list());
       if (opts.json) {
         console.log(JSON.stringify({ keys: list }, null, 2));
         return;
@@ -57,26 +60,31 @@ export function registerKeys(program: Command): void {
       for (const k of list) {
         console.log([k.id, k.role.padEnd(12), k.prefix.padEnd(10), k.createdAt, k.revokedAt ? `revoked ${k.revokedAt}` : "active", k.name].join("  "));
       }
-    });
+    },
+  );
 
-  keys
-    .command("revoke <id>")
-    .description("revoke an API key (running servers stop accepting it within seconds)")
-    .action(async (id: string) => {
-      const revoked = await withDatabase((d) => new ApiKeyStore(d.db).revoke(id));
+  viaServer(keys.command("revoke <id>").description("revoke an API key (running servers stop accepting it within seconds)")).action(
+    async (id: string, opts: { url?: string; key?: string }) => {
+      const via = server(opts);
+      const revoked = via
+        ? await api<ApiKeyInfo>(via, "DELETE", `/v1/keys/${encodeURIComponent(id)}`)
+        : await withDatabase(THROUGH_API, (d) => new ApiKeyStore(d.db).revoke(id));
       if (!revoked) {
         console.error(`no API key ${id}`);
         process.exitCode = 1;
         return;
       }
       console.log(`revoked ${revoked.id} (${revoked.name}) at ${revoked.revokedAt}`);
-    });
+    },
+  );
 
-  keys
-    .command("rotate-signing")
-    .description("sign credentials with a new key; the old one stays in the JWKS for a day")
-    .action(async () => {
-      const kid = await withDatabase(async (d) => (await SigningKeys.open(d.db)).rotate());
+  viaServer(keys.command("rotate-signing").description("sign credentials with a new key; the old one stays in the JWKS for a day")).action(
+    async (opts: { url?: string; key?: string }) => {
+      const via = server(opts);
+      const kid = via
+        ? (await api<{ kid: string }>(via, "POST", "/v1/signing-keys/rotate")).kid
+        : await withDatabase(THROUGH_API, async (d) => (await SigningKeys.open(d.db)).rotate());
       console.log(`signing with key ${kid}`);
-    });
+    },
+  );
 }

@@ -146,6 +146,54 @@ function dl(entries) {
   return out;
 }
 
+/**
+ * The determining policies' text, from the version that decided: never from the set in force,
+ * which may say the opposite (an allow shown beside a forbid). A notice says when the deciding
+ * version is not the one in force, and when its sources are not stored.
+ */
+async function showPolicies(d, policySet) {
+  const notice = $("d-version");
+  const inForce = policySet.sameVersion;
+  notice.className = inForce ? "muted" : "notice";
+  notice.textContent = inForce
+    ? `policy set ${d.policySetVersion} (the one in force)`
+    : `decided by version ${d.policySetVersion} (not the active version${policySet.activeVersion ? `, ${policySet.activeVersion}` : ""}); the texts below are the deciding version's`;
+  const policies = $("d-policies");
+  policies.replaceChildren();
+  const ids = d.reasons.filter((r) => !r.startsWith("verdict:"));
+  let texts = new Map();
+  let problem = null;
+  if (ids.length) {
+    const q = new URLSearchParams(ids.map((i) => ["id", i]));
+    try {
+      const answer = await (await api(`/v1/policy-sets/${encodeURIComponent(d.policySetVersion)}/policies?${q}`)).json();
+      if (answer.version !== d.policySetVersion) throw new Error(`asked for ${d.policySetVersion}, got ${answer.version}`);
+      texts = new Map(answer.policies.map((p) => [p.id, p]));
+    } catch (e) {
+      problem = e.message;
+    }
+  }
+  for (const pid of d.reasons) {
+    const p = texts.get(pid);
+    const div = document.createElement("div");
+    div.className = "policy";
+    const h = document.createElement("h4");
+    h.textContent = p ? `${p.id} (${p.file}:${p.line})` : pid;
+    const pre = document.createElement("pre");
+    pre.textContent = p
+      ? p.text
+      : pid.startsWith("verdict:")
+        ? "Verdict's own check (no Cedar policy)"
+        : problem
+          ? `the text of version ${d.policySetVersion} cannot be shown: ${problem}`
+          : `not in version ${d.policySetVersion}`;
+    if (!p && !pid.startsWith("verdict:")) pre.className = "missing";
+    div.append(h, pre);
+    policies.append(div);
+  }
+  if (!d.reasons.length) policies.textContent = "No policy determined this decision (no permit applied: denied by default).";
+}
+
 async function openDetail(id) {
   const info = await (await api(`/v1/audit/decisions/${id}`)).json();
   const d = info.decision;
@@ -176,22 +224,7 @@ async function openDetail(id) {
     `link to previous ${c.prevOk ? "ok" : "broken"}, link to next ${c.nextOk ? "ok" : "broken"}, ` +
     `${c.signed ? "covered by a signed chain head" : "not yet covered by a signed chain head"} ` +
     `(stream ${d.stream}, seq ${d.seq})`;
-  $("d-version").textContent = info.policySet.sameVersion
-    ? `policy set ${d.policySetVersion} (the one in force)`
-    : `decided by ${d.policySetVersion}; texts below are from the set in force, ${info.policySet.activeVersion}`;
-  const policies = $("d-policies");
-  policies.replaceChildren();
-  for (const p of info.policies) {
-    const div = document.createElement("div");
-    div.className = "policy";
-    const h = document.createElement("h4");
-    h.textContent = p.file ? `${p.id} (${p.file}:${p.line})` : p.id;
-    const pre = document.createElement("pre");
-    pre.textContent = p.text ?? (p.id.startsWith("verdict:") ? "Verdict's own check (no Cedar policy)" : "not in the policy set in force");
-    div.append(h, pre);
-    policies.append(div);
-  }
-  if (!info.policies.length) policies.textContent = "No policy determined this decision (no permit applied: denied by default).";
+  await showPolicies(d, info.policySet);
   $("d-request").textContent = JSON.stringify(d.request, null, 2);
   $("d-record").textContent = JSON.stringify(d, null, 2);
   $("detail").hidden = false;
