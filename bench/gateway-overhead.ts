@@ -19,7 +19,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { VerdictClient } from "../src/sdk/client.js";
-import { EVERYTHING_SERVER, FILESYSTEM_SERVER, freePort, GATEWAY_BIN } from "../test/helpers/mcp.js";
+import { EVERYTHING_SERVER, FILESYSTEM_SERVER, GATEWAY_BIN } from "../test/helpers/mcp.js";
+import { freePort } from "./support.js";
 
 const { values } = parseArgs({ options: { calls: { type: "string", default: "500" }, warmup: { type: "string", default: "100" } } });
 const CALLS = Number(values.calls);

@@ -4,6 +4,7 @@
  *   npm run bench                      HTTP: Verdict (Postgres, every decision recorded) vs bare hono vs Cerbos
  *   npm run bench -- --engine          in-process decision cost, its growth with policies and entities, memory
  *   npm run bench:engine               the same
+ *   npm run bench -- --rollout         how fast an activation reaches another replica (Postgres)
  *
  * Options: --duration <s> (per autocannon run, default 10), --connections 1,50,
  * --workers 1,auto (Verdict process counts to measure, each in turn; the best is compared), --no-cerbos, --policies <n> (extra
@@ -13,11 +14,14 @@ import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { engineBench } from "./engine.js";
 import { httpBench } from "./http.js";
+import { rolloutBench } from "./rollout.js";
 import { stopAllChildren } from "./support.js";
 
 const { values } = parseArgs({
   options: {
     engine: { type: "boolean", default: false },
+    rollout: { type: "boolean", default: false },
+    rounds: { type: "string", default: "20" },
     duration: { type: "string", default: "10" },
     connections: { type: "string", default: "1,50" },
     workers: { type: "string", default: "1,auto" },
@@ -33,6 +37,7 @@ process.once("SIGTERM", interrupted);
 
 try {
   if (values.engine) await engineBench();
+  else if (values.rollout) await rolloutBench({ databaseUrl: values.database, rounds: Number(values.rounds) });
   else {
     await httpBench({
       duration: Number(values.duration),

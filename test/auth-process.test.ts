@@ -106,7 +106,7 @@ describe("secure by default", () => {
     const key = created.stdout.trim();
     expect(key).toMatch(/^vk_[A-Za-z0-9_-]{43}$/);
     const id = /created pep key (key_[0-9a-f]+)/.exec(created.stderr)?.[1];
-    expect(id).toBeTruthy();
+    expect(id).toMatch(/^key_[0-9a-f]{16}$/);
 
     const listed = await run(["src/cli/index.ts", "keys", "list", "--json"]);
     const keys = JSON.parse(listed.stdout).keys as Array<{ id: string; role: string; revokedAt: string | null }>;

@@ -78,9 +78,11 @@ describe("API keys in front of the decision endpoints", () => {
   it("keeps a route nobody listed closed to everyone but admin, whatever the path's spelling", async () => {
     expect((await t.request("/v1/something-new", { key: t.keys.pep })).status).toBe(403);
     expect((await t.request("/v1/something-new", { key: t.keys.admin })).status).toBe(404);
+    // Each spelling is normalised to /v1/keys (admin only) or names no listed prefix (admin
+    // only): a 403 for pep, not merely "not 200" (a 500 or a 404 must fail this test too).
     for (const path of ["/v1/mcp/../keys", "/v1/mcp/%2e%2e/keys", "/v1/decisions/../keys", "/v1/mcpx/keys"]) {
       const res = await t.request(path, { key: t.keys.pep });
-      expect(res.status, path).not.toBe(200);
+      expect([path, res.status, (await res.json()).error?.code]).toEqual([path, 403, "forbidden"]);
     }
   });
 

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DecisionPage } from "../src/contract/wire.js";
 import { startGateway, type Gateway } from "../src/gateway/gateway.js";
 import { TEST_ADMIN_KEY } from "./helpers/app.js";
-import { denial, EVERYTHING_SERVER, freePort } from "./helpers/mcp.js";
+import { denial, EVERYTHING_SERVER, LISTENING_PORT, REPORT_LISTEN_PORT } from "./helpers/mcp.js";
 import { startTestVerdict, type TestVerdict } from "./helpers/verdict.js";
 
 let verdict: TestVerdict;
@@ -24,12 +24,20 @@ const TASK = { "verdict/user": "bob", "verdict/task": { id: "TEST-42", kind: "in
 
 beforeAll(async () => {
   verdict = await startTestVerdict();
-  const port = await freePort();
-  upstream = spawn(process.execPath, [EVERYTHING_SERVER, "streamableHttp"], { env: { ...process.env, PORT: String(port) }, stdio: ["ignore", "pipe", "pipe"] });
+  // PORT=0: server-everything binds a port of its own choosing; the preload reports which.
+  upstream = spawn(process.execPath, ["--import", REPORT_LISTEN_PORT, EVERYTHING_SERVER, "streamableHttp"], {
+    env: { ...process.env, PORT: "0" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   upstream.stdout!.on("data", (chunk: Buffer) => (upstreamPosts += chunk.toString().split("Received MCP POST request").length - 1));
-  await new Promise<void>((resolve, reject) => {
-    upstream.stderr!.on("data", (chunk: Buffer) => chunk.toString().includes("listening on port") && resolve());
-    upstream.once("exit", (code) => reject(new Error(`server-everything exited with ${code}`)));
+  let stderr = "";
+  const port = await new Promise<number>((resolve, reject) => {
+    upstream.stderr!.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      const m = LISTENING_PORT.exec(stderr);
+      if (m) resolve(Number(m[1]));
+    });
+    upstream.once("exit", (code) => reject(new Error(`server-everything exited with ${code}: ${stderr}`)));
   });
   gateway = await startGateway({
     verdict: { baseUrl: verdict.url, apiKey: TEST_ADMIN_KEY },

@@ -74,7 +74,8 @@ describe("verdict-mcp in front of server-filesystem (stdio)", () => {
   it("an allowed write inside the sandbox, for a developer on a task, writes the file", async () => {
     const path = join(sandbox, "out.txt");
     const result = await client.callTool({ name: "write_file", arguments: { path, content: "hello" }, _meta: BOB });
-    expect(result.isError).toBeFalsy();
+    expect(result.isError ?? false).toBe(false);
+    expect(result.content).toEqual([{ type: "text", text: `Successfully wrote to ${path}` }]);
     expect(readFileSync(path, "utf8")).toBe("hello");
   });
 
@@ -84,7 +85,7 @@ describe("verdict-mcp in front of server-filesystem (stdio)", () => {
     const data = e.data as { decisionId: string; reasons: string[]; message: string };
     expect(data.reasons).toContain("forbid-writes-outside-sandbox");
     expect(data.decisionId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(data.message).toBeTruthy();
+    expect(data.message).toBe(`denied by ${data.reasons.join(", ")}`);
     expect(existsSync(path)).toBe(false);
 
     // The same write inside the sandbox but without a user: no permit applies.

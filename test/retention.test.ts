@@ -9,8 +9,12 @@ import { recordToolCall } from "./helpers/decisions.js";
 
 const DAY = 86_400_000;
 let t: TestApp;
+/** When the test database was created and migrated: the migration makes the first partitions. */
+let migratedBetween: [number, number];
 beforeAll(async () => {
+  const before = Date.now();
   t = await createTestApp();
+  migratedBetween = [before, Date.now()];
 });
 afterAll(async () => {
   await t.close();
@@ -27,7 +31,11 @@ describe("time partitions and retention", () => {
     );
     expect(kind?.strategy).toBe("r");
     const names = (await listDecisionPartitions(db)).map((p) => p.name);
-    for (let d = -1; d <= 7; d++) expect(names).toContain(`decisions_p${utcDay(new Date(Date.now() + d * DAY)).replaceAll("-", "")}`);
+    // Days are counted from the migration's UTC day, not from whenever this line runs (which can
+    // be after midnight). Only when the migration itself straddled midnight is that day one of two.
+    const window = (day: string) => Array.from({ length: 9 }, (_, i) => `decisions_p${utcDay(new Date(Date.parse(day) + (i - 1) * DAY)).replaceAll("-", "")}`);
+    const candidates = [...new Set(migratedBetween.map((at) => utcDay(new Date(at))))].map(window);
+    expect(candidates.filter((days) => days.every((n) => names.includes(n))), `partitions ${names.join(", ")}`).toHaveLength(1);
   });
 
   it("creates a missing partition on demand when a decision falls outside the prepared days", async () => {

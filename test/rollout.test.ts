@@ -3,7 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readSources } from "../src/policy-set/load.js";
+import pino from "pino";
+import { openDatabase, type Database } from "../src/db/client.js";
+import { ActivePolicySet } from "../src/policy-set/active.js";
+import { loadPolicySet, readSources } from "../src/policy-set/load.js";
+import { PolicySetCache } from "../src/policy-sets/store.js";
+import { PolicySetSync } from "../src/policy-sets/sync.js";
+import { ToolDriftRegistry } from "../src/tool-drift/registry.js";
 import { EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR } from "./helpers/app.js";
 import { startVerdictProcess, type VerdictProcess } from "./helpers/cli.js";
 import { createPostgresDatabase, LOCAL_POSTGRES } from "./helpers/db.js";
@@ -33,14 +39,40 @@ afterAll(async () => {
 const reportBotRead = { agent: "report-bot", server: "filesystem", tool: "read_file", arguments: { path: "/srv/q3.md" } };
 const decide = async (p: VerdictProcess) => (await p.request("/v1/mcp/tools/call", { body: reportBotRead })).json();
 
-/** Asks `p` every 25 ms until its decision is `decision` under `version`; returns how long that took, in ms. */
+/**
+ * Asks `p` every 25 ms until its decision is `decision` under `version`; returns how long that
+ * took, in ms (printed, not asserted: the speed is `npm run bench -- --rollout`'s to measure on a
+ * quiet machine). Gives up after 60 s, which only a replica that never switches reaches.
+ */
 async function timeUntil(p: VerdictProcess, decision: string, version: string, since: number): Promise<number> {
   for (;;) {
     const d = await decide(p);
     if (d.decision === decision && d.policySetVersion === version) return performance.now() - since;
-    if (performance.now() - since > 10_000) throw new Error(`still ${d.decision} under ${d.policySetVersion} after 10 s`);
+    if (performance.now() - since > 60_000) throw new Error(`still ${d.decision} under ${d.policySetVersion} after 60 s`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * A replica in this process whose poll runs once an hour, started on the active version: if it
+ * switches during a test, a LISTEN notification did it.
+ */
+async function notifiedReplica(): Promise<{ policies: ActivePolicySet; stop(): Promise<void> }> {
+  const db: Database = await openDatabase({ url: database.url, dataDir: "unused" });
+  const policies = new ActivePolicySet(loadPolicySet(join(work, "policies"), join(work, "schema")));
+  const sync = new PolicySetSync(
+    { db: db.db, policies, cache: new PolicySetCache(), drift: new ToolDriftRegistry(db.db), logger: pino({ level: "silent" }), databaseUrl: database.url },
+    { pollMs: 3_600_000, listeningPollMs: 3_600_000 },
+  );
+  await sync.start();
+  await sync.check(); // the start's own check is over before anything is activated
+  return {
+    policies,
+    stop: async () => {
+      await sync.stop();
+      await db.close();
+    },
+  };
 }
 
 describe("roll-out across two Verdict processes on one Postgres", () => {
@@ -54,27 +86,37 @@ describe("roll-out across two Verdict processes on one Postgres", () => {
     expect(await decide(b)).toMatchObject({ decision: "deny", policySetVersion: v1 });
   });
 
-  it("activating a version on one changes the other's decisions within 2 s (LISTEN/NOTIFY)", async () => {
+  it("activating a version on one changes the other's decisions, by LISTEN/NOTIFY", async () => {
     const sources = readSources(join(work, "policies"), join(work, "schema"));
     await a.request("/v1/policy-sets", { body: { sources } });
     sources.policies["reports.cedar"] = `@id("allow-report-reads")\npermit (principal == Mcp::Agent::"report-bot", action == Mcp::Action::"filesystem/read_file", resource);\n`;
     v2 = (await (await a.request("/v1/policy-sets", { body: { sources } })).json()).version;
     expect(await decide(b)).toMatchObject({ decision: "deny", policySetVersion: v1 });
 
-    const start = performance.now();
-    expect((await a.request(`/v1/policy-sets/${v2}/activate`, { method: "POST" })).status).toBe(200);
-    const ms = await timeUntil(b, "allow", v2, start);
-    console.log(`replica B switched to the activated version ${ms.toFixed(0)} ms after the activation request`);
-    expect(ms).toBeLessThan(2_000);
+    // A third replica, in this process, that polls once an hour: only a notification can switch
+    // it within this test. (Before, a 2 s limit stood for "not the 5 s poll"; on a loaded machine
+    // that was a race. The mechanism is now checked directly, and the speed is the benchmark's.)
+    const listenerOnly = await notifiedReplica();
+    try {
+      const start = performance.now();
+      expect((await a.request(`/v1/policy-sets/${v2}/activate`, { method: "POST" })).status).toBe(200);
+      const ms = await timeUntil(b, "allow", v2, start);
+      console.log(`replica B switched to the activated version ${ms.toFixed(0)} ms after the activation request`);
+      const deadline = Date.now() + 60_000;
+      while (listenerOnly.policies.get().version !== v2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      expect(listenerOnly.policies.get().version, "a replica that only a notification can switch").toBe(v2);
+    } finally {
+      await listenerOnly.stop();
+    }
 
     const d = await decide(b);
     expect(d).toMatchObject({ decision: "allow", reasons: ["allow-report-reads"], policySetVersion: v2 });
     const record = await (await b.request(`/v1/decisions/${d.decisionId}`)).json();
     expect(record.policySetVersion).toBe(v2);
     expect((await (await b.request("/readyz")).json()).policySetVersion).toBe(v2);
-  });
+  }, 180_000);
 
-  it("with its listener cut, the other replica still switches within 2 s (polling, then the reconnected listener)", async () => {
+  it("with its listener cut, the other replica still switches (polling, then the reconnected listener)", async () => {
     const admin = new pg.Client({ connectionString: database.url });
     await admin.connect();
     try {
@@ -88,10 +130,9 @@ describe("roll-out across two Verdict processes on one Postgres", () => {
       expect(back.version).toBe(v1);
       const ms = await timeUntil(b, "deny", v1, start);
       console.log(`replica B (listener down) switched ${ms.toFixed(0)} ms after the activation`);
-      expect(ms).toBeLessThan(2_000);
 
-      // The listeners come back (backoff starts at 250 ms).
-      const deadline = performance.now() + 10_000;
+      // The listeners come back (backoff starts at 250 ms; 30 s only catches one that never does).
+      const deadline = performance.now() + 30_000;
       let listening = 0;
       while (performance.now() < deadline) {
         listening = (await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'")).rows[0].n;

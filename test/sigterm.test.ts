@@ -1,6 +1,7 @@
 /**
  * SIGTERM: Verdict stops accepting, answers what is in flight, commits what is queued, exits 0.
- * Spawns Verdict as a real process (the way `npm start` runs it) on a free port, with a database
+ * Spawns Verdict as a real process (the way `npm start` runs it) on port 0, reading the port it
+ * bound from its "verdict listening" log line, with a database
  * of this test's own: a fresh Postgres database when DATABASE_URL is set, else PGlite in a
  * temporary directory that is reopened after the process has exited.
  */
@@ -15,7 +16,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../src/db/client.js";
 import { ROOT } from "./helpers/app.js";
 import { createPostgresDatabase, usingPostgres } from "./helpers/db.js";
-import { freePort } from "./helpers/private-postgres.js";
 import { TEST_ADMIN_KEY } from "./helpers/app.js";
 
 const headers = { "content-type": "application/json", authorization: `Bearer ${TEST_ADMIN_KEY}` };
@@ -49,10 +49,10 @@ async function recordedIds(): Promise<Set<string>> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  port = await freePort();
   const env: Record<string, string> = {
     ...(process.env as Record<string, string>),
-    PORT: String(port),
+    // The process binds a port of its own choosing and logs it: no port is probed and released.
+    PORT: "0",
     HOST: "127.0.0.1",
     VERDICT_ADMIN_KEY: TEST_ADMIN_KEY,
     VERDICT_LOG_LEVEL: "info",
@@ -67,28 +67,31 @@ beforeAll(async () => {
   }
   child = spawn(process.execPath, ["--import", "tsx", "src/index.ts"], { cwd: ROOT, env, stdio: ["ignore", "pipe", "inherit"] });
   let buffer = "";
+  let listening: (url: string) => void;
+  const url = new Promise<string>((resolve) => (listening = resolve));
   child.stdout!.on("data", (chunk: Buffer) => {
     buffer += chunk.toString("utf8");
     let nl: number;
     while ((nl = buffer.indexOf("\n")) >= 0) {
       const line = buffer.slice(0, nl);
       buffer = buffer.slice(nl + 1);
+      let entry: Record<string, unknown>;
       try {
-        logLines.push(JSON.parse(line));
+        entry = JSON.parse(line);
       } catch {
-        logLines.push({ msg: line });
+        entry = { msg: line };
       }
+      logLines.push(entry);
+      // Logged once the socket is bound and everything /readyz checks is ready.
+      if (entry.msg === "verdict listening" && typeof entry.url === "string") listening(entry.url);
     }
   });
-  const until = Date.now() + 110_000;
-  while (Date.now() < until) {
-    if (child.exitCode !== null) throw new Error(`verdict exited early with ${child.exitCode}`);
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`, { headers }).then((r) => r.ok, () => false);
-    if (ok) return;
-    await sleep(100);
-  }
-  throw new Error("verdict did not become ready");
-});
+  const exitedEarly = new Promise<never>((_, reject) => child!.once("exit", (code) => reject(new Error(`verdict exited early with ${code}`))));
+  port = Number(new URL(await Promise.race([url, exitedEarly])).port);
+  exitedEarly.catch(() => undefined); // the test's own SIGTERM ends it later
+  const ready = await fetch(`http://127.0.0.1:${port}/readyz`, { headers });
+  expect(ready.status).toBe(200);
+}, 120_000);
 
 afterAll(async () => {
   if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
@@ -102,11 +105,12 @@ afterAll(async () => {
  * answer only because it is shutting down.
  */
 type RawAnswer = { status: number; connection: string | undefined; json: { decisionId: string; decision: string } };
-function slowRequest(body: string): { finish(): void; answer: Promise<RawAnswer> } {
+function slowRequest(body: string): { finish(): void; sent: Promise<void>; answer: Promise<RawAnswer> } {
   const socket = connect(port, "127.0.0.1");
   const head = `POST /v1/mcp/tools/call HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\nauthorization: Bearer ${TEST_ADMIN_KEY}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n`;
   const half = Math.floor(body.length / 2);
-  socket.write(head + body.slice(0, half));
+  /** Resolves once the head and the first half of the body have been handed to the connection. */
+  const sent = new Promise<void>((resolve, reject) => socket.write(head + body.slice(0, half), (e) => (e ? reject(e) : resolve())));
   const answer = new Promise<RawAnswer>((resolve, reject) => {
     let raw = "";
     socket.on("data", (d) => (raw += d.toString("utf8")));
@@ -123,7 +127,7 @@ function slowRequest(body: string): { finish(): void; answer: Promise<RawAnswer>
       }
     });
   });
-  return { finish: () => socket.write(body.slice(half)), answer };
+  return { finish: () => socket.write(body.slice(half)), sent, answer };
 }
 
 /**
@@ -175,7 +179,13 @@ describe("SIGTERM", () => {
     // A request whose body is still arriving when SIGTERM comes: it must be answered.
     const slow = slowRequest(body(-1));
     const gateway = keepAliveClient((i) => body(1000 + i));
-    await sleep(100);
+    // Both are under way before the burst (no fixed sleep): the slow request's first half is on
+    // its connection, and the keep-alive client has had an answer. The server accepts in order,
+    // so the 20 burst answers awaited below also mean the slow connection was accepted first.
+    await slow.sent;
+    const gatewayDeadline = Date.now() + 30_000;
+    while (gateway.answers.length === 0 && Date.now() < gatewayDeadline) await sleep(5);
+    expect(gateway.answers.length, "keep-alive answers before the burst").toBeGreaterThan(0);
 
     let answered = 0;
     type Outcome = { status: number; json: { decisionId?: string; decision?: string }; error?: string };

@@ -5,7 +5,6 @@
  */
 import { spawn } from "node:child_process";
 import { request } from "node:http";
-import { createServer } from "node:net";
 import { availableParallelism } from "node:os";
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config.js";
@@ -32,14 +31,6 @@ describe("VERDICT_WORKERS configuration", () => {
   });
 });
 
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-
 /** One request on its own connection, so the cluster can hand it to any worker. */
 function post(port: number, path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
   return new Promise((resolve, reject) => {
@@ -59,8 +50,9 @@ function post(port: number, path: string, body: unknown): Promise<{ status: numb
 
 describe("a cluster of workers", () => {
   it(usingPostgres ? "answers from two workers, each recording its own stream" : "is refused with the embedded database", async () => {
-    const port = await freePort();
-    const env: Record<string, string> = { ...process.env, PORT: String(port), VERDICT_WORKERS: "2", VERDICT_ADMIN_KEY: ADMIN_KEY, VERDICT_LOG_LEVEL: "info" } as Record<string, string>;
+    // PORT=0: the cluster binds a port of its own choosing (both workers share the primary's
+    // handle) and each worker logs it; no port is probed and released.
+    const env: Record<string, string> = { ...process.env, PORT: "0", VERDICT_WORKERS: "2", VERDICT_ADMIN_KEY: ADMIN_KEY, VERDICT_LOG_LEVEL: "info" } as Record<string, string>;
     delete env.DATABASE_URL;
     if (usingPostgres) {
       const db = await createPostgresDatabase();
@@ -82,11 +74,25 @@ describe("a cluster of workers", () => {
       return;
     }
 
-    const deadline = Date.now() + 120_000;
-    while ((output.match(/verdict listening/g) ?? []).length < 2) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`workers did not start:\n${output}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const listening = () => [...output.matchAll(/"url":"(http:\/\/[^"]+)"[^\n]*verdict listening/g)].map((m) => m[1]!);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`workers did not start:\n${output}`)), 120_000);
+      const check = () => {
+        if (listening().length < 2) return;
+        clearTimeout(timer);
+        resolve();
+      };
+      child.stdout.on("data", check);
+      child.stderr.on("data", check);
+      child.once("exit", () => {
+        clearTimeout(timer);
+        reject(new Error(`workers did not start:\n${output}`));
+      });
+      check();
+    });
+    const urls = listening();
+    expect(urls[1], "both workers listen on one port").toBe(urls[0]);
+    const port = Number(new URL(urls[0]!).port);
     const ids: string[] = [];
     for (let i = 0; i < 8; i++) {
       const res = await post(port, "/v1/mcp/tools/call", { agent: "incident-bot", user: "alice", server: "filesystem", tool: "read_file", arguments: { path: "/srv/runbooks/db.md" } });
@@ -111,5 +117,5 @@ describe("a cluster of workers", () => {
 
     child.kill("SIGTERM");
     expect(await exited).toBe(0);
-  });
+  }, 180_000);
 });

@@ -1,5 +1,4 @@
 /** Paths and launch helpers for the real MCP servers and the gateway used by end-to-end tests. */
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { McpError } from "@modelcontextprotocol/sdk/types.js";
 import { expect } from "vitest";
@@ -12,17 +11,13 @@ export const EVERYTHING_SERVER = join(ROOT, "node_modules", "@modelcontextprotoc
 /** The `verdict-mcp` bin. */
 export const GATEWAY_BIN = join(ROOT, "bin", "verdict-mcp.js");
 
-/** A TCP port free at the time of the call, for servers that cannot be told to use port 0. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
+/**
+ * A module to preload (`node --import`) into a server given PORT=0 that does not log the port it
+ * bound: it prints `verdict-test: listening on port <n>` on stderr ({@link LISTENING_PORT}).
+ */
+export const REPORT_LISTEN_PORT = join(ROOT, "test", "fixtures", "report-listen-port.mjs");
+/** Reads the port from the line {@link REPORT_LISTEN_PORT} prints. */
+export const LISTENING_PORT = /verdict-test: listening on port (\d+)/;
 
 /**
  * The error a denied call through the gateway rejects with, checked to be an `McpError` with

@@ -1,12 +1,14 @@
 /**
  * A private Postgres cluster for tests that must stop and restart the database (the outage
- * test): `initdb` into a temporary directory, a free port on 127.0.0.1, `pg_ctl` to start and
- * stop it. The shared server on 127.0.0.1:5432 is never touched. Postgres refuses to run as
- * root, so when the tests run as root the binaries run as the `postgres` OS user.
+ * test): `initdb` into a temporary directory, `pg_ctl` to start and stop it. It listens on a
+ * Unix-domain socket in that directory and on no TCP port: Postgres cannot be told to pick a
+ * free port itself (port 0), and a port probed free and then released can be taken by another
+ * process before Postgres binds it, so a socket path nobody else can use replaces the port. The
+ * shared server on 127.0.0.1:5432 is never touched. Postgres refuses to run as root, so when the
+ * tests run as root the binaries run as the `postgres` OS user.
  */
 import { execFile } from "node:child_process";
 import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -16,24 +18,10 @@ const run = promisify(execFile);
 /** Where Debian's PostgreSQL 15 server binaries live. */
 export const PG_BIN = process.env.VERDICT_TEST_PG_BIN ?? "/usr/lib/postgresql/15/bin";
 
-/** A port on 127.0.0.1 that was free a moment ago. */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const address = srv.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 /** A running private cluster and its controls. */
 export interface PrivatePostgres {
-  /** `postgres://postgres@127.0.0.1:<port>/postgres` */
+  /** `postgres://postgres@localhost/postgres?host=<the cluster's directory>` (the Unix socket's directory) */
   url: string;
-  port: number;
   /** `pg_ctl start` (waits until it accepts connections). */
   start(): Promise<void>;
   /** `pg_ctl stop -m <mode>`; `immediate` is a crash as far as clients can tell. */
@@ -56,15 +44,14 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const pg = (bin: string, args: string[]) =>
     asRoot ? run("runuser", ["-u", "postgres", "--", join(PG_BIN, bin), ...args], { cwd: dir }) : run(join(PG_BIN, bin), args, { cwd: dir });
 
-  const port = await freePort();
   await pg("initdb", ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync", "--no-instructions", "-E", "UTF8"]);
   // fsync=off is safe here: an immediate stop kills processes, not the kernel, so what was
   // written survives. synchronous_commit must stay on, or acknowledged commits could be lost.
-  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`;
+  // The socket is `<dir>/.s.PGSQL.5432`; 5432 only names it (no TCP: listen_addresses is empty).
+  const options = `-p 5432 -k ${dir} -c listen_addresses='' -c fsync=off`;
   let running = false;
   const cluster: PrivatePostgres = {
-    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
-    port,
+    url: `postgres://postgres@localhost/postgres?host=${encodeURIComponent(dir)}`,
     start: async () => {
       await pg("pg_ctl", ["-D", data, "-o", options, "-l", join(dir, "server.log"), "-w", "-t", "60", "start"]);
       running = true;
