@@ -5,7 +5,9 @@
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { z } from "zod";
+import type { JWK } from "jose";
 import { loadMaskingRules, MaskingConfigError, type MaskingRules } from "./decisions/masking.js";
+import { KeyFormatError, parsePublicKeys, parseSigningKey, type ExternalSigningKey } from "./keys/signing-keys.js";
 
 function maskingRules(file: string): MaskingRules {
   try {
@@ -49,6 +51,21 @@ export type IssuerConfig = z.infer<typeof IssuerConfig>;
 export const RequireVerified = z.enum(["none", "agent", "user", "both"]);
 export type RequireVerified = z.infer<typeof RequireVerified>;
 
+/**
+ * `VERDICT_PUBLIC_URL`: the URL clients reach Verdict at (scheme, host, optional port and path
+ * prefix), for what Verdict publishes about itself. An http(s) URL without credentials, query or
+ * fragment; a trailing `/` is dropped, so paths can be appended.
+ */
+const PublicUrl = z
+  .url({ protocol: /^https?$/ })
+  .refine((u) => {
+    // zod runs this check after a failed URL check too: a string `URL` cannot parse is refused there.
+    if (!URL.canParse(u)) return true;
+    const url = new URL(u);
+    return !url.username && !url.password && !u.includes("?") && !u.includes("#");
+  }, "must be an http(s) URL without credentials, query or fragment")
+  .transform((u) => u.replace(/\/+$/, ""));
+
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8700),
   HOST: z.string().min(1).default("127.0.0.1"),
@@ -65,12 +82,17 @@ const Env = z.object({
   VERDICT_ISSUERS_FILE: z.string().min(1).optional(),
   VERDICT_REQUIRE_VERIFIED: RequireVerified.default("none"),
   VERDICT_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
+  VERDICT_PUBLIC_URL: PublicUrl.optional(),
   VERDICT_CREDENTIAL_TTL: z.coerce.number().int().min(1).max(60).default(60),
   VERDICT_MASKING_FILE: z.string().min(1).optional(),
   VERDICT_RETENTION_DAYS: z.coerce.number().int().min(1).optional(),
   VERDICT_PARTITIONS_AHEAD_DAYS: z.coerce.number().int().min(1).max(366).default(7),
-  VERDICT_CHECKPOINT_SECONDS: z.coerce.number().min(1).default(60),
-  VERDICT_CHECKPOINT_RECORDS: z.coerce.number().int().min(1).default(10_000),
+  // At most 5 s / 1,000 records unsigned (docs/tamper-evidence.md): larger values are refused.
+  VERDICT_CHECKPOINT_SECONDS: z.coerce.number().min(1).max(5).default(5),
+  VERDICT_CHECKPOINT_RECORDS: z.coerce.number().int().min(1).max(1000).default(1000),
+  VERDICT_SIGNING_KEY: z.string().min(1).optional(),
+  VERDICT_SIGNING_KEY_FILE: z.string().min(1).optional(),
+  VERDICT_VERIFY_KEYS_FILE: z.string().min(1).optional(),
   VERDICT_WORKERS: z
     .union([z.literal("auto"), z.coerce.number().int().min(1).max(256)])
     .default(1),
@@ -90,8 +112,14 @@ export interface Config {
   /** Trusted issuers of agent and user tokens (`VERDICT_ISSUERS` or `VERDICT_ISSUERS_FILE`). */
   issuers: IssuerConfig[];
   requireVerified: RequireVerified;
-  /** `iss` of the credentials Verdict mints; undefined: the server's own URL. */
+  /** `iss` of the credentials Verdict mints; undefined: {@link Config.publicUrl}'s value. */
   issuer?: string;
+  /**
+   * The URL Verdict is reached at (`VERDICT_PUBLIC_URL`, no trailing `/`), named in the AuthZEN
+   * metadata (`/.well-known/authzen-configuration`) and the default `iss`; undefined: the address
+   * it listens on, `http://<HOST>:<bound port>`. Never taken from a request's `Host` header.
+   */
+  publicUrl?: string;
   /** Lifetime of a per-call credential, in seconds (1-60). */
   credentialTtlSeconds: number;
   /**
@@ -106,10 +134,19 @@ export interface Config {
   retentionDays?: number;
   /** How many days of partitions to create ahead of today. */
   partitionsAheadDays: number;
-  /** Sign each stream's chain head at least this often (seconds) ... */
+  /** Sign each stream's chain head at least this often (seconds, 1-5) ... */
   checkpointSeconds: number;
-  /** ... or once this many decisions were recorded since the last signature. */
+  /** ... and before more than this many of its decisions are unsigned (1-1,000). */
   checkpointRecords: number;
+  /**
+   * The ES256 key that signs checkpoints of the decision record, held outside the database
+   * (`VERDICT_SIGNING_KEY`, or `VERDICT_SIGNING_KEY_FILE`: a JWK or a PEM private key); when
+   * unset, checkpoints are signed with the database's own keys (weaker, see
+   * docs/tamper-evidence.md).
+   */
+  signingKey?: ExternalSigningKey;
+  /** Public keys the verifier trusts for checkpoints (`VERDICT_VERIFY_KEYS_FILE`: a JWK, a JWKS or PEM). */
+  verifyKeys?: JWK[];
 }
 
 /** A variable of the environment is invalid; the message names it. */
@@ -141,6 +178,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     issuers: parseIssuers(e.VERDICT_ISSUERS, e.VERDICT_ISSUERS_FILE),
     requireVerified: e.VERDICT_REQUIRE_VERIFIED,
     issuer: e.VERDICT_ISSUER,
+    publicUrl: e.VERDICT_PUBLIC_URL,
     credentialTtlSeconds: e.VERDICT_CREDENTIAL_TTL,
     port: e.PORT,
     host: e.HOST,
@@ -156,7 +194,42 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     partitionsAheadDays: e.VERDICT_PARTITIONS_AHEAD_DAYS,
     checkpointSeconds: e.VERDICT_CHECKPOINT_SECONDS,
     checkpointRecords: e.VERDICT_CHECKPOINT_RECORDS,
+    ...chainKeys(e.VERDICT_SIGNING_KEY, e.VERDICT_SIGNING_KEY_FILE, e.VERDICT_VERIFY_KEYS_FILE),
   };
+}
+
+function readKeyFile(variable: string, file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ConfigError(`invalid configuration: ${variable}: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? "error"}`);
+  }
+}
+
+/**
+ * The checkpoint signing key (inline or from a file, not both) and the verifier's public keys.
+ * @throws ConfigError naming the variable; the message never contains key material
+ */
+function chainKeys(inline: string | undefined, file: string | undefined, verifyFile: string | undefined): Pick<Config, "signingKey" | "verifyKeys"> {
+  if (inline && file) throw new ConfigError("invalid configuration: set VERDICT_SIGNING_KEY or VERDICT_SIGNING_KEY_FILE, not both");
+  const variable = file ? "VERDICT_SIGNING_KEY_FILE" : "VERDICT_SIGNING_KEY";
+  const out: Pick<Config, "signingKey" | "verifyKeys"> = {};
+  try {
+    const text = file ? readKeyFile(variable, file) : inline;
+    if (text) out.signingKey = parseSigningKey(text);
+  } catch (e) {
+    if (e instanceof KeyFormatError) throw new ConfigError(`invalid configuration: ${variable}: ${e.message}`);
+    throw e;
+  }
+  if (verifyFile) {
+    try {
+      out.verifyKeys = parsePublicKeys(readKeyFile("VERDICT_VERIFY_KEYS_FILE", verifyFile));
+    } catch (e) {
+      if (e instanceof KeyFormatError) throw new ConfigError(`invalid configuration: VERDICT_VERIFY_KEYS_FILE: ${e.message}`);
+      throw e;
+    }
+  }
+  return out;
 }
 
 /**

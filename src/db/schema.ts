@@ -3,7 +3,7 @@
  * this file with `npx drizzle-kit generate`, and is applied at start by both drivers.
  */
 import { sql } from "drizzle-orm";
-import { bigint, index, integer, jsonb, pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, index, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
 /**
  * The decision record: append-only, one row per answered question. The primary key leads with
@@ -46,6 +46,12 @@ export const decisions = pgTable(
     seq: bigint("seq", { mode: "number" }).notNull(),
     prevHash: text("prev_hash"),
     hash: text("hash").notNull(),
+    /**
+     * What `hash` covers (`decisions/record.ts`): 1 for rows written before migration 0006
+     * (the record's fields), 2 since (the same plus the version itself). The verifier hashes
+     * each row by its version; a row's version cannot be changed without breaking its hash.
+     */
+    hashVersion: smallint("hash_version").notNull().default(1),
   },
   (t) => [
     primaryKey({ columns: [t.id, t.time] }),
@@ -74,4 +80,10 @@ export const streams = pgTable("streams", {
   prunedSeq: bigint("pruned_seq", { mode: "number" }),
   /** The hash of the record at `prunedSeq`: the `prevHash` the first kept record must carry. */
   prunedHash: text("pruned_hash"),
+  /**
+   * 1: a stream written before migration 0006 (legacy: its retention was not signed and its
+   * heads list no other streams); 2: written since. Signed heads state each stream's version,
+   * so a stream cannot be passed off as legacy after the fact (`audit/verify.ts`).
+   */
+  chainVersion: smallint("chain_version").notNull().default(1),
 });

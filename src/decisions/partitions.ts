@@ -3,12 +3,19 @@
  * `migrations/0002_partitioning.sql`) and retention by dropping whole partitions.
  *
  * Dropping a partition removes the oldest records of some streams. So that the verifier can
- * still check what is left, the last seq and hash removed from each stream are kept in
- * `streams.pruned_seq` / `pruned_hash` in the same transaction: the first kept record must
- * carry that hash as its `prevHash`.
+ * still check what is left, and tell retention from a deletion by hand, the same transaction
+ * signs a retention checkpoint per stream (`chain_checkpoints`, kind `retention`: the stream,
+ * the first and last seq removed, the hash of the last one, the partition and the time, signed
+ * like a chain head) and copies the last seq and hash into `streams.pruned_seq` / `pruned_hash`
+ * (a copy the verifier compares with the signature). The first kept record must carry that hash
+ * as its `prevHash`. The stream's signed heads at or below that seq go too: the retention
+ * checkpoint supersedes them.
  */
 import { sql } from "drizzle-orm";
+import { CHAIN_RETENTION_TYP, CHECKPOINT_VERSION, type RetentionClaims } from "../audit/checkpoints.js";
 import type { Db } from "../db/client.js";
+import { chainCheckpoints } from "../db/audit-schema.js";
+import { SigningKeys } from "../keys/signing-keys.js";
 
 const DAY_MS = 86_400_000;
 const PARTITION_NAME = /^decisions_p(\d{4})(\d{2})(\d{2})$/;
@@ -59,22 +66,47 @@ export async function listDecisionPartitions(db: Db): Promise<DecisionPartition[
 
 /**
  * Drops every daily partition whose whole day is older than `retentionDays` days before `now`,
- * recording per stream the last seq and hash removed.
+ * signing per stream what was removed (see the module comment).
+ * @param signer signs the retention checkpoints (default: the database's own keys)
  * @returns the names of the dropped partitions
+ * @throws when the database fails; a partition is dropped together with its checkpoints or not at all
  */
-export async function dropExpiredPartitions(db: Db, retentionDays: number, now = new Date()): Promise<string[]> {
+export async function dropExpiredPartitions(db: Db, retentionDays: number, now = new Date(), signer?: SigningKeys): Promise<string[]> {
   const cutoff = new Date(Date.parse(utcDay(now)) - retentionDays * DAY_MS);
   const expired = (await listDecisionPartitions(db)).filter((p) => p.to.getTime() <= cutoff.getTime());
   const dropped: string[] = [];
+  const keys = expired.length ? (signer ?? (await SigningKeys.open(db))) : undefined;
   for (const p of expired) {
     await db.transaction(async (tx) => {
       // The name comes from the catalog and matched PARTITION_NAME, so it is safe to interpolate.
-      await tx.execute(
-        sql.raw(`
-        UPDATE streams s SET pruned_seq = h.seq, pruned_hash = h.hash
-          FROM (SELECT DISTINCT ON (stream) stream, seq, hash FROM ${p.name} ORDER BY stream, seq DESC) h
-         WHERE s.id = h.stream AND (s.pruned_seq IS NULL OR s.pruned_seq < h.seq)`),
+      const ranges = rowsOf<{ stream: string; from_seq: string | number; seq: string | number; hash: string; pruned_seq: string | number | null }>(
+        await tx.execute(
+          sql.raw(`
+        SELECT h.stream::text AS stream, h.from_seq, h.seq, h.hash, s.pruned_seq
+          FROM (SELECT stream, min(seq) AS from_seq, max(seq) AS seq, (array_agg(hash ORDER BY seq DESC))[1] AS hash
+                  FROM ${p.name} GROUP BY stream) h
+          LEFT JOIN streams s ON s.id = h.stream`),
+        ),
       );
+      for (const r of ranges) {
+        const seq = Number(r.seq);
+        if (r.pruned_seq !== null && Number(r.pruned_seq) >= seq) continue;
+        const time = new Date();
+        const claims: RetentionClaims = {
+          v: CHECKPOINT_VERSION,
+          kind: "retention",
+          stream: r.stream,
+          seq,
+          hash: r.hash,
+          time: time.toISOString(),
+          fromSeq: Number(r.from_seq),
+          partition: p.name,
+        };
+        const jwt = await keys!.signChainJwt({ ...claims }, CHAIN_RETENTION_TYP);
+        await tx.insert(chainCheckpoints).values({ stream: r.stream, kind: "retention", seq, hash: r.hash, jwt, time }).onConflictDoNothing();
+        await tx.execute(sql`UPDATE streams SET pruned_seq = ${seq}, pruned_hash = ${r.hash} WHERE id = ${r.stream}::uuid`);
+        await tx.execute(sql`DELETE FROM chain_checkpoints WHERE stream = ${r.stream}::uuid AND kind = 'head' AND seq <= ${seq}`);
+      }
       await tx.execute(sql.raw(`DROP TABLE ${p.name}`));
     });
     dropped.push(p.name);
@@ -90,13 +122,21 @@ export async function dropExpiredPartitions(db: Db, retentionDays: number, now =
  */
 export function maintainPartitions(
   db: Db,
-  opts: { aheadDays?: number; retentionDays?: number; intervalMs?: number; onError?: (e: unknown) => void; onDropped?: (names: string[]) => void },
+  opts: {
+    aheadDays?: number;
+    retentionDays?: number;
+    intervalMs?: number;
+    /** Signs retention checkpoints (default: the database's own keys). */
+    signer?: SigningKeys;
+    onError?: (e: unknown) => void;
+    onDropped?: (names: string[]) => void;
+  },
 ): { ready: Promise<void>; stop: () => void } {
   const tick = async () => {
     const now = new Date();
     await ensureDecisionPartitions(db, new Date(now.getTime() - DAY_MS), new Date(now.getTime() + (opts.aheadDays ?? 7) * DAY_MS));
     if (opts.retentionDays !== undefined) {
-      const dropped = await dropExpiredPartitions(db, opts.retentionDays, now);
+      const dropped = await dropExpiredPartitions(db, opts.retentionDays, now, opts.signer);
       if (dropped.length) opts.onDropped?.(dropped);
     }
   };

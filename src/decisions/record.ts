@@ -1,7 +1,8 @@
 /**
  * The decision record (DESIGN.md "Decision record") and its hash chain. Each record carries the
  * hash of its predecessor in its writer's stream; the hash covers every other field, so a record
- * changed, removed or reordered after the fact breaks the chain.
+ * changed, removed or reordered after the fact breaks the chain (column by column coverage:
+ * docs/tamper-evidence.md).
  */
 import { canonicalSha256 } from "../contract/canonical.js";
 import type { DelegationActor, DecisionRecord, RecordedIdentity } from "../contract/wire.js";
@@ -58,9 +59,34 @@ export function toRecord(e: Evaluation, meta: DecisionMeta): UnchainedRecord {
 }
 
 /**
- * The hash of a chained record: SHA-256 over the canonical JSON of every field but `hash`
- * (so `stream`, `seq` and `prevHash` are covered too).
+ * The version of the record hash that Verdict writes (stored per row in `decisions.hash_version`):
+ *
+ * - 1 (rows written before migration 0006): SHA-256 (hex) over the RFC 8785 canonical JSON of
+ *   every field of the record but `hash`;
+ * - 2: the same over those fields plus `"hashVersion": 2`, so that a row's version is itself
+ *   covered: a version-2 row relabelled as version 1 no longer matches its hash.
+ *
+ * Both cover `stream`, `seq` and `prevHash`. The one stored column outside the record,
+ * `task_id`, is a copy of `task.id` that the verifier compares with the hashed `task`.
  */
-export function recordHash(r: Omit<DecisionRecord, "hash">): string {
-  return canonicalSha256(r);
+export const HASH_VERSION = 2;
+
+/**
+ * The stream format Verdict writes (`streams.chain_version`): 2 since migration 0006 (signed
+ * retention, heads that name the previous head and the other streams); 1 before.
+ */
+export const CHAIN_VERSION = 2;
+
+/** The hash versions the verifier knows. */
+export type HashVersion = 1 | 2;
+
+/**
+ * The hash of a chained record (see {@link HASH_VERSION}).
+ * @param version which hash (default: the one Verdict writes)
+ * @throws Error for a version this code does not know
+ */
+export function recordHash(r: Omit<DecisionRecord, "hash">, version: number = HASH_VERSION): string {
+  if (version === 2) return canonicalSha256({ ...r, hashVersion: 2 });
+  if (version === 1) return canonicalSha256(r);
+  throw new Error(`unknown record hash version ${version}`);
 }

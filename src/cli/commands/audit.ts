@@ -2,7 +2,8 @@
  * `verdict audit verify`: checks every hash chain of the decision record and every signed chain
  * head, and exits 1 naming the first broken link of each broken stream. By default it reads the
  * database directly (`DATABASE_URL` or `VERDICT_DATA_DIR`), so it does not trust a running
- * server; `--url` asks a running server instead (needed when the embedded database is in use by it).
+ * server; `--api` asks the server at `--url` instead (needed while a server holds the embedded
+ * database: the direct way is then refused, see `src/db/lock.ts`).
  */
 import type { Command } from "commander";
 import type { VerifyReport } from "../../audit/verify.js";
@@ -37,16 +38,14 @@ export function registerAudit(program: Command): void {
         if (opts.brokenOnly) q.set("brokenOnly", "true");
         report = (await (await apiRequest(program, opts, `/v1/audit/verify?${q}`)).json()) as VerifyReport;
       } else {
-        const { loadConfig } = await import("../../config.js");
-        const { openDatabase } = await import("../../db/client.js");
+        const { withDatabase } = await import("../database.js");
         const { verifyChains } = await import("../../audit/verify.js");
-        const config = loadConfig();
-        const database = await openDatabase({ url: config.databaseUrl, dataDir: config.dataDir });
-        try {
-          report = await verifyChains(database.db, { stream: opts.stream, brokenOnly: opts.brokenOnly });
-        } finally {
-          await database.close();
-        }
+        const [{ loadConfig }, { chainTrustOf }] = await Promise.all([import("../../config.js"), import("../../keys/signing-keys.js")]);
+        // The configured keys (VERDICT_SIGNING_KEY[_FILE], VERDICT_VERIFY_KEYS_FILE) when set, else the database's.
+        const trust = chainTrustOf(loadConfig());
+        report = await withDatabase("--api --url <its URL> (or VERDICT_URL) and an auditor key", (database) =>
+          verifyChains(database.db, { stream: opts.stream, brokenOnly: opts.brokenOnly, trust }),
+        );
       }
       if (opts.json) console.log(JSON.stringify(report, null, 2));
       else print(report);
