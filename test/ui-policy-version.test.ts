@@ -159,6 +159,9 @@ describe("defect 9: the explorer shows the wrong policy text", () => {
   });
 
   it("never shows the active version's text for a decision of another version whose sources are not stored", async () => {
+    const audit = await send(`/v1/audit/decisions/${allowedId}`, { key: auditorKey });
+    expect(audit.status).toBe(200);
+    expect(((await audit.json()) as { policies: unknown[] }).policies).toEqual([{ id: "allow-file-reads", file: null, line: null, text: null }]);
     const shown = await openDetail(allowedId);
     expect(shown.policies).not.toContain("forbid (");
     expect(shown.policies).not.toContain("permit (");
@@ -174,6 +177,9 @@ describe("defect 9: the explorer shows the wrong policy text", () => {
     const f = await policyTexts(fileVersion, ["allow-file-reads"]);
     expect(await f.json()).toMatchObject({ version: fileVersion, stored: true, active: false, serving: false, policies: [{ id: "allow-file-reads", text: permitText }], missing: [] });
 
+    const audit = await send(`/v1/audit/decisions/${allowedId}`, { key: auditorKey });
+    const auditBody = (await audit.json()) as { policies: Array<{ id: string; text: string | null }> };
+    expect(auditBody.policies.map((p) => [p.id, p.text])).toEqual([["allow-file-reads", permitText]]);
     const allowed = await openDetail(allowedId);
     expect(allowed.policies).not.toContain('@id("allow-file-reads")\nforbid (');
     expect(allowed.policies).toContain(permitText);
