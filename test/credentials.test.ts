@@ -71,7 +71,11 @@ describe("per-call credential", () => {
     const record = await (await t.request(`/v1/decisions/${answer.decisionId}`)).json();
     expect(record.credentialJti).toBe(jti);
     const { hash, ...unhashed } = record;
-    expect(recordHash(unhashed), "the hash chain covers credentialJti").toBe(hash);
+    expect(recordHash(unhashed), "the stored hash is the hash of the record as read back").toBe(hash);
+    // The stored hash agreeing with recordHash says nothing about coverage: a field the hash
+    // ignored would agree too. Changing the field must change the hash.
+    expect(recordHash({ ...unhashed, credentialJti: `${jti}x` }), "the hash chain covers credentialJti").not.toBe(hash);
+    expect(recordHash({ ...unhashed, credentialJti: null }), "the hash chain covers credentialJti").not.toBe(hash);
     expect(record.argumentsSha256).toBe(canonicalSha256(read.arguments));
     expect(JSON.stringify(record)).not.toContain(token.split(".")[2]);
   });

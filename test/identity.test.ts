@@ -74,7 +74,10 @@ describe("verified agent and user", () => {
     });
     expect(record.request.context.session.verified).toEqual({ agent: true, user: true });
     const { hash, ...unhashed } = record;
-    expect(recordHash(unhashed), "the hash chain covers identity and delegation as read back").toBe(hash);
+    expect(recordHash(unhashed), "the stored hash is the hash of the record as read back").toBe(hash);
+    // Agreeing with recordHash says nothing about coverage; changing a field must change the hash.
+    expect(recordHash({ ...unhashed, delegation: unhashed.delegation.slice(1) }), "the hash chain covers delegation").not.toBe(hash);
+    expect(recordHash({ ...unhashed, identity: { ...unhashed.identity, user: { ...unhashed.identity.user, verified: false } } }), "the hash chain covers identity").not.toBe(hash);
   });
 
   it("records asserted identities as unverified", async () => {
