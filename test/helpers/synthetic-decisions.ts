@@ -72,6 +72,18 @@ export async function insertSyntheticDecisions(db: Db, opts: { count: number; st
   // The decisions table is partitioned by day: create the days these records fall on.
   await ensureDecisionPartitions(db, opts.start, new Date(opts.start.getTime() + (opts.count + 1) * 1000));
   const patterns = JSON.stringify(PATTERNS.map((p, k) => ({ k, ...p })));
+  // In chunks: one 100,000-row statement took over the pool's 10 s query timeout on a loaded
+  // machine (the trigram and search indexes are built row by row).
+  for (let first = 1; first <= opts.count; first += SYNTHETIC_CHUNK) {
+    const last = Math.min(opts.count, first + SYNTHETIC_CHUNK - 1);
+    await insertChunk(db, opts, patterns, first, last);
+  }
+}
+
+/** Rows per INSERT of {@link insertSyntheticDecisions}. */
+const SYNTHETIC_CHUNK = 10_000;
+
+async function insertChunk(db: Db, opts: { start: Date; version: string; distinct?: boolean }, patterns: string, first: number, last: number): Promise<void> {
   await db.execute(sql`
     INSERT INTO decisions (id, time, kind, agent, user_id, server, tool, action, arguments, arguments_sha256, decision, reasons,
       errors, obligations, policy_set_version, evaluation_micros, request, stream, seq, hash)
@@ -89,7 +101,7 @@ export async function insertSyntheticDecisions(db: Db, opts: { count: number; st
           'verified', jsonb_build_object('agent', false, 'user', false))),
         'entities', '[]'::jsonb),
       '00000000-0000-7000-8000-000000000000'::uuid, g.i, 'synthetic'
-    FROM (SELECT i, ${opts.start}::timestamptz + i * interval '1 second' AS t FROM generate_series(1, ${opts.count}::int) AS i) g
+    FROM (SELECT i, ${opts.start}::timestamptz + i * interval '1 second' AS t FROM generate_series(${first}::int, ${last}::int) AS i) g
     JOIN jsonb_to_recordset(${patterns}::jsonb) AS p(k int, agent text, server text, tool text, args jsonb, decision text, reasons jsonb)
       ON p.k = g.i % 10
     CROSS JOIN LATERAL (SELECT CASE
