@@ -66,6 +66,19 @@ const PublicUrl = z
   }, "must be an http(s) URL without credentials, query or fragment")
   .transform((u) => u.replace(/\/+$/, ""));
 
+/**
+ * `VERDICT_METRICS_ADDR`: `host:port` of the keyless `/metrics` listener (an IPv6 host in
+ * brackets, `[::1]:9464`); port 0 picks a free one.
+ */
+const MetricsAddr = z
+  .string()
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):(\d{1,5})$/, "must be host:port (an IPv6 host in brackets)")
+  .transform((v) => {
+    const at = v.lastIndexOf(":");
+    return { host: v.slice(0, at).replace(/^\[(.*)\]$/, "$1"), port: Number(v.slice(at + 1)) };
+  })
+  .refine((a) => a.port <= 65535, "port must be 0-65535");
+
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8700),
   HOST: z.string().min(1).default("127.0.0.1"),
@@ -97,6 +110,8 @@ const Env = z.object({
     .union([z.literal("auto"), z.coerce.number().int().min(1).max(256)])
     .default(1),
   VERDICT_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  VERDICT_METRICS_ADDR: MetricsAddr.optional(),
+  VERDICT_ACCESS_LOG: z.enum(["info", "debug", "off"]).default("info"),
 });
 
 /** The parsed configuration. */
@@ -147,6 +162,10 @@ export interface Config {
   signingKey?: ExternalSigningKey;
   /** Public keys the verifier trusts for checkpoints (`VERDICT_VERIFY_KEYS_FILE`: a JWK, a JWKS or PEM). */
   verifyKeys?: JWK[];
+  /** Where a keyless `/metrics` listener binds (`VERDICT_METRICS_ADDR`); none when unset. */
+  metricsAddr?: { host: string; port: number };
+  /** Level of the access log's lines, or `off` (`VERDICT_ACCESS_LOG`, default `info`). */
+  accessLog?: "info" | "debug" | "off";
 }
 
 /** A variable of the environment is invalid; the message names it. */
@@ -194,6 +213,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     partitionsAheadDays: e.VERDICT_PARTITIONS_AHEAD_DAYS,
     checkpointSeconds: e.VERDICT_CHECKPOINT_SECONDS,
     checkpointRecords: e.VERDICT_CHECKPOINT_RECORDS,
+    metricsAddr: e.VERDICT_METRICS_ADDR,
+    accessLog: e.VERDICT_ACCESS_LOG,
     ...chainKeys(e.VERDICT_SIGNING_KEY, e.VERDICT_SIGNING_KEY_FILE, e.VERDICT_VERIFY_KEYS_FILE),
   };
 }

@@ -53,6 +53,8 @@ const INTENDED: Record<string, Intended> = {
   "POST /v1/policy-sets/:version/replay": POLICY_ADMIN,
   "GET /v1/tools/drift": POLICY_ADMIN,
 
+  "GET /metrics": ["metrics", "admin"],
+
   "POST /v1/keys": ADMIN,
   "GET /v1/keys": ADMIN,
   "DELETE /v1/keys/:id": ADMIN,

@@ -48,6 +48,8 @@ export const ROUTE_ROLES: readonly RouteRule[] = [
   { prefix: "/v1/policy-sets/*/policies", methods: ["GET"], roles: ["policy-admin", "auditor"] },
   { prefix: "/v1/policy-sets", roles: ["policy-admin"] },
   { prefix: "/v1/tools/drift", roles: ["policy-admin"] },
+  // Prometheus scrapes (docs/observability.md); VERDICT_METRICS_ADDR serves it without a key.
+  { prefix: "/metrics", roles: ["metrics"] },
   { prefix: "/v1/keys", roles: [] },
   { prefix: "/v1/signing-keys", roles: [] },
 ];

@@ -373,7 +373,7 @@ export const ReplayRequest = z.object({
 export type ReplayRequest = z.input<typeof ReplayRequest>;
 
 /** The role of an API key: what its holder may call (see README "Security"). */
-export const ApiKeyRole = z.enum(["pep", "auditor", "policy-admin", "admin"]);
+export const ApiKeyRole = z.enum(["pep", "auditor", "policy-admin", "metrics", "admin"]);
 export type ApiKeyRole = z.infer<typeof ApiKeyRole>;
 
 /** `POST /v1/keys` body. */

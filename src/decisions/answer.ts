@@ -13,6 +13,7 @@ import { callerOf } from "../auth/middleware.js";
 import type { CallCredential, DecisionResponse } from "../contract/wire.js";
 import type { AppDeps, AppEnv } from "../http/app.js";
 import { VerdictError } from "../http/errors.js";
+import type { DecisionKind } from "../metrics/metrics.js";
 import type { Evaluation } from "../pdp/evaluation.js";
 import { RecordError } from "./log.js";
 import { toRecord, type DecisionMeta } from "./record.js";
@@ -35,15 +36,17 @@ export const REFUSED_MESSAGE = "the database refused this request's data, so its
  * recorded stay recorded when another item of it fails (the request as a whole gets the error).
  * @param items evaluations, each with the identity, delegation and credential the HTTP layer adds
  * @param time the instant the request was received (the records' `time`)
+ * @param kind what `/metrics` counts the decisions as (default: each evaluation's own kind)
  * @throws VerdictError `unavailable` (503) when any of them cannot be recorded because of the
  *   database; `unrecordable_input` (400) when the only failures are records the database refused
  *   for their own data (or that cannot be hashed)
  */
 export async function recordEvaluations(
-  deps: Pick<AppDeps, "log" | "masking">,
+  deps: Pick<AppDeps, "log" | "masking" | "metrics">,
   c: Context<AppEnv>,
   items: ToRecord[],
   time: Date,
+  kind?: DecisionKind,
 ): Promise<DecisionResponse[]> {
   const key = c.get("apiKey");
   // Masking rewrites the record only, after the decision (decisions/masking.ts).
@@ -67,6 +70,11 @@ export async function recordEvaluations(
     }
     throw new VerdictError("unavailable", NOT_RECORDED_MESSAGE, undefined, { cause: failed.find((e) => !(e instanceof RecordError && e.reason === "refused")) });
   }
+  // Counted here, once every record is written: exactly the decisions made (an error made none).
+  c.set("decisionIds", records.map((r) => r.id));
+  const startedAt = c.get("startedAt");
+  const seconds = startedAt === undefined ? undefined : (performance.now() - startedAt) / 1000;
+  for (const [k, group] of groupByKind(items.map((i) => i.evaluation), kind)) deps.metrics?.decided(k, group, seconds);
   return items.map(({ evaluation: e, credential }, i) => ({
     decision: e.decision,
     decisionId: records[i]!.id,
@@ -89,4 +97,16 @@ function recordOf(...args: Parameters<typeof toRecord>): ReturnType<typeof toRec
   } catch (e) {
     throw new VerdictError("unrecordable_input", REFUSED_MESSAGE, undefined, { cause: e });
   }
+}
+
+/** Evaluations by the kind `/metrics` counts them as (one group unless a batch mixes kinds). */
+function groupByKind(evaluations: Evaluation[], kind: DecisionKind | undefined): Map<DecisionKind, Evaluation[]> {
+  const out = new Map<DecisionKind, Evaluation[]>();
+  for (const e of evaluations) {
+    const k = kind ?? e.kind;
+    const group = out.get(k);
+    if (group) group.push(e);
+    else out.set(k, [e]);
+  }
+  return out;
 }

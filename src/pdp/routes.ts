@@ -109,6 +109,13 @@ export function pdpRoutes(deps: AppDeps): Hono<AppEnv> {
         throw new VerdictError("unavailable", "tool drift was detected but could not be recorded; the drifted tools are hidden");
       }
     }
+    // One decision per listed tool: shown (allow) or hidden (deny).
+    const startedAt = c.get("startedAt");
+    deps.metrics?.decided(
+      "tools/list",
+      [...answer.tools.map((t) => ({ decision: "allow" as const, server: body.server, tool: t.name })), ...answer.hidden.map((t) => ({ decision: "deny" as const, server: body.server, tool: t.name }))],
+      startedAt === undefined ? undefined : (performance.now() - startedAt) / 1000,
+    );
     return c.json(answer);
   });
 

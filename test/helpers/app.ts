@@ -5,7 +5,7 @@
  * `keys`), or none with `key: null`.
  */
 import { join } from "node:path";
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { ApiKeyStore } from "../../src/auth/api-keys.js";
 import type { IssuerConfig, RequireVerified } from "../../src/config.js";
 import type { ApiKeyRole } from "../../src/contract/wire.js";
@@ -61,15 +61,17 @@ export async function createTestApp(
     requireVerified?: RequireVerified;
     credentialTtlSeconds?: number;
     masking?: Masking;
+    /** The app's logger (default: silent), for tests that read its lines. */
+    logger?: Logger;
   } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
-  const logger = pino({ level: "silent" });
+  const logger = opts.logger ?? pino({ level: "silent" });
   const log = new DecisionLog(db.database, { logger });
   const policies = new ActivePolicySet(opts.policySet ?? examplePolicySet());
   const apiKeys = new ApiKeyStore(db.database.db);
   const keys = {} as Record<ApiKeyRole, string>;
-  for (const role of ["admin", "pep", "auditor", "policy-admin"] as const) keys[role] = (await apiKeys.create({ name: `test-${role}`, role })).key;
+  for (const role of ["admin", "pep", "auditor", "policy-admin", "metrics"] as const) keys[role] = (await apiKeys.create({ name: `test-${role}`, role })).key;
   const signingKeys = await SigningKeys.open(db.database.db);
   const identity = new IdentityResolver(new TokenVerifier(opts.issuers ?? [], opts.now), opts.requireVerified ?? "none");
   const app = createApp({
