@@ -209,7 +209,7 @@ export async function startServer(
       throw e;
     }
     metricsUrl = `http://${host.includes(":") ? `[${host}]` : host}:${(scrape.address() as AddressInfo).port}/metrics`;
-    logger.info({ url: metricsUrl }, "metrics listening");
+    logger.info({ metricsUrl }, "metrics listening");
   }
 
   const server: ServerType = await new Promise((resolve) => {

@@ -11,6 +11,7 @@ import type { IssuerConfig, RequireVerified } from "../../src/config.js";
 import type { ApiKeyRole } from "../../src/contract/wire.js";
 import { DecisionLog } from "../../src/decisions/log.js";
 import type { Masking } from "../../src/decisions/masking.js";
+import type { AccessLogLevel } from "../../src/http/access-log.js";
 import { createApp } from "../../src/http/app.js";
 import { IdentityResolver } from "../../src/identity/resolve.js";
 import { TokenVerifier } from "../../src/identity/token-verifier.js";
@@ -63,6 +64,8 @@ export async function createTestApp(
     masking?: Masking;
     /** The app's logger (default: silent), for tests that read its lines. */
     logger?: Logger;
+    /** `VERDICT_ACCESS_LOG` (default `info`, on the logger above). */
+    accessLog?: AccessLogLevel;
   } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
@@ -88,6 +91,7 @@ export async function createTestApp(
     credentialTtlSeconds: opts.credentialTtlSeconds,
     now: opts.now,
     masking: opts.masking,
+    accessLog: opts.accessLog,
   });
   return {
     app,
