@@ -26,6 +26,7 @@ import { watchPolicySet } from "./policy-set/watch.js";
 import { activeVersion, loadVersion, PolicySetCache } from "./policy-sets/store.js";
 import { PolicySetSync, type SyncOptions } from "./policy-sets/sync.js";
 import { ToolDriftRegistry } from "./tool-drift/registry.js";
+import { startTracing } from "./tracing/tracing.js";
 
 /** A running server. */
 export interface RunningServer {
@@ -168,6 +169,9 @@ export async function startServer(
   const masking = config.masking ? new Masking(config.masking) : undefined;
   let url = "";
   const metrics = new Metrics({ policies, pool: database.pool, drift, processMetrics: true });
+  // Off unless an OTLP endpoint is configured: then no provider exists and no span is built.
+  const tracing = config.otlpTracesUrl ? startTracing({ url: config.otlpTracesUrl }) : null;
+  if (tracing) logger.info({ otlp: new URL(config.otlpTracesUrl!).origin }, "tracing: exporting verdict.decide spans over OTLP/HTTP");
   const app = createApp({
     policies,
     log,
@@ -183,6 +187,7 @@ export async function startServer(
     masking,
     drift,
     policySetCache: cache,
+    tracer: tracing?.tracer,
     metrics,
     accessLog: config.accessLog,
   });
@@ -256,6 +261,8 @@ export async function startServer(
       }
       await sync?.stop();
       await log.close();
+      // The last decisions' spans, flushed (bounded: a receiver that is down does not hold shutdown).
+      await tracing?.shutdown();
       partitions.stop();
       // The last heads are signed after the log has drained, so the stream ends on a signature.
       await checkpointer.stop().catch((e) => logger.error({ err: String(e) }, "final chain checkpoint failed"));

@@ -7,6 +7,7 @@
  * other caller). Neither error carries the database's text (which holds the query and the batch's
  * records): fixed sentences only; the cause goes to the server's log.
  */
+import type { Span } from "@opentelemetry/api";
 import type { Context } from "hono";
 import { v7 as uuidv7 } from "uuid";
 import { callerOf } from "../auth/middleware.js";
@@ -15,6 +16,7 @@ import type { AppDeps, AppEnv } from "../http/app.js";
 import { VerdictError } from "../http/errors.js";
 import type { DecisionKind } from "../metrics/metrics.js";
 import type { Evaluation } from "../pdp/evaluation.js";
+import { callerContext, endDecideSpan, startDecideSpan, traceIdOf } from "../tracing/tracing.js";
 import { RecordError } from "./log.js";
 import { toRecord, type DecisionMeta } from "./record.js";
 
@@ -42,15 +44,20 @@ export const REFUSED_MESSAGE = "the database refused this request's data, so its
  *   for their own data (or that cannot be hashed)
  */
 export async function recordEvaluations(
-  deps: Pick<AppDeps, "log" | "masking" | "metrics">,
+  deps: Pick<AppDeps, "log" | "masking" | "metrics" | "tracer">,
   c: Context<AppEnv>,
   items: ToRecord[],
   time: Date,
   kind?: DecisionKind,
 ): Promise<DecisionResponse[]> {
   const key = c.get("apiKey");
+  // The caller's trace (header read only when sent); a span per decision only when tracing is on.
+  const parent = callerContext(c.req.header("traceparent"), c.req.header("tracestate"));
+  const tracer = deps.tracer;
+  const spans = tracer ? items.map(({ evaluation: e }) => startDecideSpan(tracer, parent, e, time)) : undefined;
+  const callerTraceId = traceIdOf(parent) ?? null;
   // Masking rewrites the record only, after the decision (decisions/masking.ts).
-  const records = items.map(({ evaluation, meta }) => {
+  const records = unlessThrows(spans, () => items.map(({ evaluation, meta }, i) => {
     const record = recordOf(evaluation, {
       id: meta?.id ?? uuidv7(),
       time,
@@ -59,10 +66,19 @@ export async function recordEvaluations(
       delegation: meta?.delegation ?? [],
       identity: meta?.identity ?? null,
       credentialJti: meta?.credentialJti ?? null,
+      traceId: spans ? spans[i]!.spanContext().traceId : callerTraceId,
     });
     return deps.masking ? deps.masking.apply(record) : record;
-  });
+  }));
   const settled = await Promise.allSettled(records.map((r) => deps.log.append(r)));
+  spans?.forEach((span, i) =>
+    endDecideSpan(
+      span,
+      settled[i]!.status === "fulfilled"
+        ? { decision: items[i]!.evaluation.decision, decisionId: records[i]!.id, policySetVersion: items[i]!.evaluation.policySetVersion }
+        : { error: "not recorded" },
+    ),
+  );
   const failed = settled.filter((s): s is PromiseRejectedResult => s.status === "rejected").map((s) => s.reason as unknown);
   if (failed.length) {
     if (failed.every((e) => e instanceof RecordError && e.reason === "refused")) {
@@ -85,6 +101,16 @@ export async function recordEvaluations(
     message: e.message,
     ...(credential ? { credential } : {}),
   }));
+}
+
+/** `build()`, ending the spans as failed when it throws (a request refused before any record). */
+function unlessThrows<T>(spans: Span[] | undefined, build: () => T): T {
+  try {
+    return build();
+  } catch (e) {
+    spans?.forEach((span) => endDecideSpan(span, { error: "not recorded" }));
+    throw e;
+  }
 }
 
 /**

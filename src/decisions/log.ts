@@ -138,6 +138,7 @@ export function toRow(r: DecisionRecord): typeof decisions.$inferInsert {
     requestId: r.requestId,
     evaluationMicros: r.evaluationMicros,
     request: r.request,
+    traceId: r.traceId ?? null,
     stream: r.stream,
     seq: r.seq,
     prevHash: r.prevHash,

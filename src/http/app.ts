@@ -3,6 +3,7 @@
  * database, the decision log and the policy set come in as dependencies, so tests mount the app
  * in-process with `app.request()` and `src/index.ts` alone reads the environment and serves it.
  */
+import type { Tracer } from "@opentelemetry/api";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
@@ -58,6 +59,11 @@ export interface AppDeps {
   credentialTtlSeconds?: number;
   /** Argument masking of recorded decisions; none when absent. */
   masking?: Masking;
+  /**
+   * Traces decisions (`verdict.decide` spans, src/tracing/tracing.ts); absent: tracing is off and
+   * no span is built.
+   */
+  tracer?: Tracer;
   /** Clock, for tests; defaults to `new Date()`. */
   now?: () => Date;
   /** Tool drift seen by gateways; created over `database` when not given. */

@@ -27,6 +27,7 @@ export interface TestVerdict {
  * @param opts.databaseUrl a Postgres database to use as it is (not created, not dropped)
  * @param opts.logger the server's logger (default: silent), for tests that read its lines
  * @param opts.metricsAddr `VERDICT_METRICS_ADDR`, e.g. `127.0.0.1:0`
+ * @param opts.otlpTracesUrl the OTLP/HTTP traces URL (`Config.otlpTracesUrl`)
  */
 export async function startTestVerdict(
   opts: {
@@ -37,6 +38,8 @@ export async function startTestVerdict(
     databaseUrl?: string;
     logger?: Logger;
     metricsAddr?: string;
+    /** Where to export traces (the parsed `OTEL_EXPORTER_OTLP_*` value); default: tracing off. */
+    otlpTracesUrl?: string;
   } = {},
 ): Promise<TestVerdict> {
   const pgDb = !opts.databaseUrl && usingPostgres ? await createPostgresDatabase() : undefined;
@@ -53,6 +56,7 @@ export async function startTestVerdict(
       issuers: opts.issuers ?? [],
       requireVerified: opts.requireVerified ?? "none",
       logLevel: "silent",
+      otlpTracesUrl: opts.otlpTracesUrl,
     },
     opts.logger ?? pino({ level: "silent" }),
   );
