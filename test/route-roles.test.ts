@@ -22,6 +22,7 @@ const INTENDED: Record<string, Intended> = {
   "GET /readyz": "public",
   "GET /.well-known/jwks.json": "public",
   "GET /.well-known/authzen-configuration": "public",
+  "GET /openapi.json": "public",
   "GET /ui": "public",
   "GET /ui/*": "public",
 

@@ -10,14 +10,15 @@ import type { ApiKeyStore } from "./api-keys.js";
 
 /**
  * Paths anyone may read without a key: liveness and readiness (for load balancers) and public
- * metadata (Verdict's public signing keys, AuthZEN discovery). Nothing here decides or reveals
- * a decision.
+ * metadata (Verdict's public signing keys, AuthZEN discovery, the OpenAPI document, which
+ * describes the API and holds no data). Nothing here decides or reveals a decision.
  */
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set([
   "/healthz",
   "/readyz",
   "/.well-known/jwks.json",
   "/.well-known/authzen-configuration",
+  "/openapi.json",
 ]);
 
 /**

@@ -32,6 +32,7 @@ import { toolDriftRoutes } from "../tool-drift/routes.js";
 import { accessLog, type AccessLogLevel, type AccessLogVariables } from "./access-log.js";
 import { bodyLimit } from "./body-limit.js";
 import { describeDbError } from "../db/errors.js";
+import { openApiRoutes } from "./openapi.js";
 import { VerdictError } from "./errors.js";
 import { requestIdHeader } from "./request-id.js";
 import { apiSecureHeaders } from "./secure-headers.js";
@@ -107,6 +108,7 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.route("/", authzenRoutes(deps));
   app.route("/", auditRoutes(deps));
   app.route("/", uiRoutes());
+  app.route("/", openApiRoutes(deps));
   app.route("/", metricsRoutes(metrics));
 
   app.notFound((c) => c.json(new VerdictError("not_found", `no route for ${c.req.method} ${c.req.path}`).toBody(), 404));
