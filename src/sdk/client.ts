@@ -4,7 +4,6 @@
  * Verdict cannot be asked (timeout, network error, non-200, an answer that is not JSON or does
  * not match the contract), a decision method resolves to a deny carrying the `cause`.
  */
-import { context, propagation } from "@opentelemetry/api";
 import type { z } from "zod";
 import {
   AuthorizeBatchResponse,
@@ -38,23 +37,19 @@ export type DecisionList = (DecisionPage & { cause?: undefined }) | { decisions:
 /**
  * Options of one decision request. `trace`: the W3C trace context the decision joins (sent as the
  * `traceparent` and `tracestate` headers; Verdict's `verdict.decide` span becomes its child and
- * the record keeps its trace id). Without it, the active OpenTelemetry context is sent when the
- * application has registered a propagator (`@opentelemetry/api` `propagation`), else nothing.
+ * the record keeps its trace id). The SDK depends on no tracing library: an application using
+ * OpenTelemetry passes its active context, e.g. `const h = {}; propagation.inject(context.active(), h)`
+ * then `{ trace: h }` (when `h.traceparent` is set).
  */
 export interface RequestOptions {
   trace?: { traceparent: string; tracestate?: string };
 }
 
-/** The trace headers of a request: the given context, else the active one (no-op without a propagator). */
+/** The trace headers of a request, when it names a trace context. */
 function traceHeaders(options: RequestOptions | undefined): Record<string, string> | undefined {
-  const headers: Record<string, string> = {};
-  if (options?.trace) {
-    headers.traceparent = options.trace.traceparent;
-    if (options.trace.tracestate) headers.tracestate = options.trace.tracestate;
-  } else {
-    propagation.inject(context.active(), headers);
-  }
-  return Object.keys(headers).length ? headers : undefined;
+  const trace = options?.trace;
+  if (!trace?.traceparent) return undefined;
+  return { traceparent: trace.traceparent, ...(trace.tracestate ? { tracestate: trace.tracestate } : {}) };
 }
 
 /** Options of `VerdictClient`: those of the HTTP transport, or a transport of your own. */
