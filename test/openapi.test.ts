@@ -79,6 +79,8 @@ interface Curl {
   method: string;
   path: string;
   query: string[];
+  /** Header names given with `-H`, lower case. */
+  headers: string[];
   body?: string;
 }
 
@@ -107,7 +109,8 @@ function curls(script: string): Curl[] {
     const url = new URL(/https?:\/\/127\.0\.0\.1:8700[^\s'"]*/.exec(args)![0]);
     const body = /(?:-d|--data(?:-raw)?)\s+'([^']*)'/.exec(args)?.[1];
     const method = /-X\s+([A-Z]+)/.exec(args)?.[1] ?? (body === undefined ? "GET" : "POST");
-    return { method, path: url.pathname, query: [...url.searchParams.keys()], body };
+    const headers = [...args.matchAll(/-H\s+(['"])([^:'"]+):/g)].map((h) => h[2]!.trim().toLowerCase());
+    return { method, path: url.pathname, query: [...url.searchParams.keys()], headers, body };
   });
 }
 
@@ -171,10 +174,11 @@ describe("GET /openapi.json", () => {
 describe("README.md's examples fit the document", () => {
   const examples = readmeExamples();
 
-  it("validates every request body and query of a README curl against its operation", () => {
+  it("validates every request body, query parameter and header of a README curl against its operation", () => {
     const problems: string[] = [];
     let bodies = 0;
     let queries = 0;
+    let headers = 0;
     for (const ex of examples) {
       for (const c of curls(ex.script)) {
         const op = operationFor(c.method, c.path);
@@ -186,6 +190,12 @@ describe("README.md's examples fit the document", () => {
         for (const q of c.query) {
           queries++;
           if (!names.has(q) && !(q.startsWith("arg.") && names.has("arg.<path>"))) problems.push(`README.md:${ex.line}: query parameter ${q} is not declared`);
+        }
+        const headerNames = new Set((op.parameters ?? []).filter((p: Json) => p.in === "header").map((p: Json) => p.name.toLowerCase()));
+        for (const h of c.headers) {
+          headers++;
+          // Authorization is the security scheme; content negotiation is the media types'.
+          if (!["authorization", "content-type", "accept"].includes(h) && !headerNames.has(h)) problems.push(`README.md:${ex.line}: header ${h} is not declared`);
         }
         if (c.body === undefined) continue;
         bodies++;
@@ -202,6 +212,7 @@ describe("README.md's examples fit the document", () => {
     expect(bodies).toBe(examples.flatMap((e) => curls(e.script)).filter((c) => c.body !== undefined).length);
     expect(bodies).toBeGreaterThanOrEqual(7);
     expect(queries).toBeGreaterThanOrEqual(5);
+    expect(headers).toBeGreaterThanOrEqual(20);
   });
 
   it("validates every documented JSON answer against the response schema of its status", () => {

@@ -60,10 +60,14 @@ import {
   ToolCallRequest,
   ToolListRequest,
   ToolListResponse,
+  AGENT_TOKEN_HEADER,
+  USER_TOKEN_HEADER,
 } from "../contract/wire.js";
 import { DiffQuery, PolicyTextQuery } from "../policy-sets/routes.js";
 import { DriftQuery } from "../tool-drift/routes.js";
+import { REQUEST_ID_MAX } from "../contract/limits.js";
 import type { AppEnv } from "./app.js";
+import { REQUEST_ID_HEADER } from "./request-id.js";
 
 /** A JSON Schema (draft 2020-12) object, as OpenAPI 3.1 embeds it. */
 export type JsonSchema = Record<string, unknown>;
@@ -79,6 +83,13 @@ export interface ResponseSpec {
   headers?: Record<string, string>;
 }
 
+/** A request header an operation reads. */
+export interface HeaderSpec {
+  name: string;
+  description: string;
+  schema: JsonSchema;
+}
+
 /** One row of the route table. */
 export interface OperationSpec {
   method: "get" | "post" | "delete";
@@ -92,6 +103,8 @@ export interface OperationSpec {
   query?: z.ZodObject;
   /** Query parameters with patterned names, described in words (`arg.<path>`). */
   extraQuery?: ReadonlyArray<{ name: string; description: string }>;
+  /** Request headers the operation reads (besides `Authorization` and `X-Request-ID`). */
+  headers?: readonly HeaderSpec[];
   /** Descriptions of the path parameters, by name. */
   params?: Record<string, string>;
   /** Answers other than the common errors, by status. */
@@ -100,7 +113,24 @@ export interface OperationSpec {
   optionalKey?: boolean;
 }
 
-const tokenHeaders = "Tokens may also come as the headers `X-Verdict-Agent-Token` and `X-Verdict-User-Token`.";
+/** W3C Trace Context: the `verdict.decide` span is a child of the caller's (docs/tracing.md). */
+const TRACE: HeaderSpec[] = [
+  { name: "traceparent", description: "W3C Trace Context: the decision's span joins this trace", schema: { type: "string" } },
+  { name: "tracestate", description: "W3C Trace Context vendor state, passed with traceparent", schema: { type: "string" } },
+];
+/** The identity tokens of tools/call and tools/list, as headers instead of body fields. */
+const TOKENS: HeaderSpec[] = [
+  { name: AGENT_TOKEN_HEADER, description: "the agent's token (instead of the body's agentToken)", schema: { type: "string", minLength: 1, maxLength: 16_384 } },
+  { name: USER_TOKEN_HEADER, description: "the user's token (instead of the body's userToken)", schema: { type: "string", minLength: 1, maxLength: 16_384 } },
+];
+/** Every route takes the caller's request id, echoes it, and refuses a malformed one with a 400. */
+const REQUEST_ID: JsonSchema = {
+  name: REQUEST_ID_HEADER,
+  in: "header",
+  required: false,
+  description: "the caller's id for the request, echoed and recorded; printable ASCII without space (else a 400); absent: Verdict makes one",
+  schema: { type: "string", minLength: 1, maxLength: REQUEST_ID_MAX, pattern: "^[\\x21-\\x7e]+$" },
+};
 const search = [{ name: "arg.<path>", description: "argument-content filter: the recorded argument at `<path>` (keys or indices separated by `.`) contains this text" }];
 const json = (description: string, schema: z.ZodType): ResponseSpec => ({ description, json: schema });
 const text: JsonSchema = { type: "string" };
@@ -155,25 +185,28 @@ export const OPERATIONS: OperationSpec[] = [
   {
     method: "post",
     path: "/v1/mcp/tools/call",
-    summary: `Decide one MCP tools/call (a deny is a 200). ${tokenHeaders}`,
+    summary: "Decide one MCP tools/call (a deny is a 200)",
     tags: ["decisions"],
+    headers: [...TOKENS, ...TRACE],
     body: ToolCallRequest,
     responses: { 200: json("the decision, recorded before it is answered", DecisionResponse) },
   },
   {
     method: "post",
     path: "/v1/mcp/tools/list",
-    summary: `Filter a tools/list result to the tools the agent may call. ${tokenHeaders}`,
+    summary: "Filter a tools/list result to the tools the agent may call",
     tags: ["decisions"],
+    headers: [...TOKENS, ...TRACE],
     body: ToolListRequest,
     responses: { 200: json("the visible tools, and why the others are hidden", ToolListResponse) },
   },
-  { method: "post", path: "/v1/authorize", summary: "Decide any Cedar request", tags: ["decisions"], body: AuthorizeRequest, responses: { 200: json("the decision", DecisionResponse) } },
+  { method: "post", path: "/v1/authorize", summary: "Decide any Cedar request", tags: ["decisions"], headers: TRACE, body: AuthorizeRequest, responses: { 200: json("the decision", DecisionResponse) } },
   {
     method: "post",
     path: "/v1/authorize/batch",
     summary: "Decide several Cedar requests, in order",
     tags: ["decisions"],
+    headers: TRACE,
     body: AuthorizeBatchRequest,
     responses: { 200: json("one decision per request", AuthorizeBatchResponse) },
   },
@@ -182,6 +215,7 @@ export const OPERATIONS: OperationSpec[] = [
     path: "/access/v1/evaluation",
     summary: "AuthZEN 1.0 Access Evaluation",
     tags: ["authzen"],
+    headers: TRACE,
     body: EvaluationRequest,
     responses: { 200: json("the decision", EvaluationResponse) },
   },
@@ -190,6 +224,7 @@ export const OPERATIONS: OperationSpec[] = [
     path: "/access/v1/evaluations",
     summary: "AuthZEN 1.0 Access Evaluations (batch)",
     tags: ["authzen"],
+    headers: TRACE,
     body: EvaluationsRequest,
     responses: { 200: json("one decision per evaluation", EvaluationsResponse) },
   },
@@ -393,8 +428,8 @@ const ERRORS: Record<number, string> = {
 /** The common error answers that apply to `op` (statuses of `ERRORS`). */
 function errorStatuses(op: OperationSpec, roles: ReturnType<typeof rolesFor>): number[] {
   const out: number[] = [];
-  const takesInput = op.body !== undefined || op.query !== undefined || op.params !== undefined;
-  if (takesInput) out.push(400);
+  // Every route may refuse a malformed X-Request-ID.
+  out.push(400);
   if (roles !== "public") out.push(401, 403);
   if (op.params !== undefined) out.push(404);
   if (op.method === "post") out.push(413);
@@ -422,6 +457,8 @@ function operationObject(op: OperationSpec): JsonSchema {
     }
   }
   for (const e of op.extraQuery ?? []) parameters.push({ name: e.name, in: "query", required: false, description: e.description, schema: { type: "string" } });
+  for (const h of op.headers ?? []) parameters.push({ name: h.name, in: "header", required: false, description: h.description, schema: h.schema });
+  parameters.push(REQUEST_ID);
 
   const responses: Record<string, JsonSchema> = {};
   for (const [status, r] of Object.entries(op.responses)) {
