@@ -7,7 +7,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createTestApp, EXAMPLE_SCHEMA_DIR, TEST_ADMIN_KEY, type TestApp } from "./helpers/app.js";
+import { Metrics } from "../src/metrics/metrics.js";
+import { ActivePolicySet } from "../src/policy-set/active.js";
+import { createTestApp, examplePolicySet, EXAMPLE_SCHEMA_DIR, ROOT, TEST_ADMIN_KEY, type TestApp } from "./helpers/app.js";
 import { usingPostgres } from "./helpers/db.js";
 import { refuseDecisionInserts } from "./helpers/refuse-decisions.js";
 import { startTestVerdict, type TestVerdict } from "./helpers/verdict.js";
@@ -243,4 +245,34 @@ describe("VERDICT_METRICS_ADDR: a listener that serves /metrics without a key", 
     await v.stop();
     await expect(fetch(url)).rejects.toThrow();
   }, 60_000);
+});
+
+describe("the dashboard and the docs name only series Verdict exports", () => {
+  it("every metric in docs/grafana/verdict.json and docs/observability.md exists", async () => {
+    // Every optional source present (a pool-shaped object stands for Postgres), so every name is registered.
+    const metrics = new Metrics({
+      policies: new ActivePolicySet(examplePolicySet()),
+      pool: { totalCount: 0, idleCount: 0, waitingCount: 0 },
+      drift: { openCount: 0 } as never,
+      processMetrics: true,
+    });
+    const exported = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
+    const base = (name: string) => name.replace(/_(bucket|sum|count)$/, "");
+    // Whole names only: the docs' families such as `process_cpu_*` end in `_` and are skipped.
+    const named = (text: string) =>
+      new Set([...text.matchAll(/\b((?:verdict|process|nodejs)_[a-z0-9_]+)\b/g)].map((m) => base(m[1]!)).filter((n) => !n.endsWith("_")));
+
+    const dashboard = JSON.parse(readFileSync(join(ROOT, "docs", "grafana", "verdict.json"), "utf8"));
+    const exprs: string[] = dashboard.panels.flatMap((p: { targets?: Array<{ expr: string }> }) => (p.targets ?? []).map((t) => t.expr));
+    expect(exprs.length).toBeGreaterThan(10);
+    const inDashboard = named(exprs.join("\n"));
+    expect([...inDashboard].filter((n) => !exported.has(n))).toEqual([]);
+    // Each of Verdict's own series has a panel.
+    expect([...exported].filter((n) => n.startsWith("verdict_") && !inDashboard.has(n))).toEqual([]);
+
+    const docs = readFileSync(join(ROOT, "docs", "observability.md"), "utf8");
+    const inDocs = named(docs);
+    expect([...inDocs].filter((n) => !exported.has(n))).toEqual([]);
+    expect([...exported].filter((n) => n.startsWith("verdict_") && !inDocs.has(n))).toEqual([]);
+  });
 });
