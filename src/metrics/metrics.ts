@@ -13,7 +13,6 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ActivePolicySet } from "../policy-set/active.js";
-import type { ToolDriftRegistry } from "../tool-drift/registry.js";
 
 /** The label value of a server or tool that the pinned catalogs do not list. */
 export const UNKNOWN_LABEL = "unknown";
@@ -46,8 +45,11 @@ export interface MetricsSources {
   policies: ActivePolicySet;
   /** The Postgres pool; absent on PGlite (no pool gauges then). */
   pool?: PoolState;
-  /** Open tool drift (`verdict_tool_drift_open`); absent: not exported. */
-  drift?: ToolDriftRegistry;
+  /**
+   * Open tool drift (`verdict_tool_drift_open`): `ToolDriftRegistry.lookup`'s shape, the
+   * reported hash of open drift for a tool pinned with a hash; absent: not exported.
+   */
+  drift?: { lookup(actionId: string, pinnedHash: string): string | undefined };
   /**
    * Also export prom-client's default process metrics (CPU, memory, event loop, GC). Off by
    * default: they start observers per registry, which a process with many apps (tests) need not.
@@ -118,10 +120,13 @@ export class Metrics {
     if (drift) {
       new Gauge({
         name: "verdict_tool_drift_open",
-        help: "Tools whose reported definition differs from the pinned one (open drift known to this replica); such tools are hidden and denied.",
+        help: "Pinned tools of the policy set in force whose reported definition differs (open drift known to this replica); such tools are hidden and denied.",
         registers,
         collect() {
-          this.set(drift.openCount);
+          // Against the set in force: drift that a re-pin resolved is not counted.
+          let open = 0;
+          for (const [actionId, tool] of sources.policies.get().tools) if (drift.lookup(actionId, tool.definitionHash) !== undefined) open++;
+          this.set(open);
         },
       });
     }

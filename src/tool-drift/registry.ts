@@ -42,11 +42,6 @@ export class ToolDriftRegistry {
    */
   readonly lookup = (actionId: string, pinnedHash: string): string | undefined => this.known.get(key(actionId, pinnedHash));
 
-  /** How many (tool, pinned hash) pairs have open drift, as last loaded; for `/metrics`. */
-  get openCount(): number {
-    return this.known.size;
-  }
-
   /** Reloads the drift every replica recorded. */
   async refresh(): Promise<void> {
     const rows = await this.db
