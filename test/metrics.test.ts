@@ -7,6 +7,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.js";
 import { Metrics } from "../src/metrics/metrics.js";
 import { ActivePolicySet } from "../src/policy-set/active.js";
 import { createTestApp, examplePolicySet, EXAMPLE_SCHEMA_DIR, ROOT, TEST_ADMIN_KEY, type TestApp } from "./helpers/app.js";
@@ -286,5 +287,21 @@ describe("the dashboard and the docs name only series Verdict exports", () => {
     const inDocs = named(docs);
     expect([...inDocs].filter((n) => !exported.has(n))).toEqual([]);
     expect([...exported].filter((n) => n.startsWith("verdict_") && !inDocs.has(n))).toEqual([]);
+  });
+});
+
+describe("VERDICT_METRICS_ADDR and VERDICT_ACCESS_LOG parsing", () => {
+  it("takes host:port (IPv6 in brackets) and refuses anything else, naming the variable", () => {
+    expect(loadConfig({}).metricsAddr).toBeUndefined();
+    expect(loadConfig({}).accessLog).toBe("info");
+    expect(loadConfig({ VERDICT_METRICS_ADDR: "0.0.0.0:9464" }).metricsAddr).toEqual({ host: "0.0.0.0", port: 9464 });
+    expect(loadConfig({ VERDICT_METRICS_ADDR: "[::1]:0" }).metricsAddr).toEqual({ host: "::1", port: 0 });
+    expect(loadConfig({ VERDICT_METRICS_ADDR: "metrics.internal:9100" }).metricsAddr).toEqual({ host: "metrics.internal", port: 9100 });
+    for (const bad of ["9464", ":9464", "::1:9464", "host:", "host:65536", "host:port", "http://host:9464"]) {
+      expect(() => loadConfig({ VERDICT_METRICS_ADDR: bad }), bad).toThrow(ConfigError);
+      expect(() => loadConfig({ VERDICT_METRICS_ADDR: bad }), bad).toThrow(/VERDICT_METRICS_ADDR/);
+    }
+    expect(loadConfig({ VERDICT_ACCESS_LOG: "off" }).accessLog).toBe("off");
+    expect(() => loadConfig({ VERDICT_ACCESS_LOG: "verbose" })).toThrow(/VERDICT_ACCESS_LOG/);
   });
 });
