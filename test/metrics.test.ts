@@ -5,13 +5,16 @@
  * without a key on a listener of its own.
  */
 import { readFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import pino from "pino";
 import { ConfigError, loadConfig } from "../src/config.js";
+import { startServer } from "../src/server.js";
 import { Metrics } from "../src/metrics/metrics.js";
 import { ActivePolicySet } from "../src/policy-set/active.js";
 import { createTestApp, examplePolicySet, EXAMPLE_SCHEMA_DIR, ROOT, TEST_ADMIN_KEY, type TestApp } from "./helpers/app.js";
-import { usingPostgres } from "./helpers/db.js";
+import { createPostgresDatabase, usingPostgres } from "./helpers/db.js";
 import { refuseDecisionInserts } from "./helpers/refuse-decisions.js";
 import { startTestVerdict, type TestVerdict } from "./helpers/verdict.js";
 
@@ -252,6 +255,28 @@ describe("VERDICT_METRICS_ADDR: a listener that serves /metrics without a key", 
     expect((await fetch(url.replace(/\/metrics$/, "/v1/decisions"))).status).toBe(404);
     expect((await fetch(`${v.url}/metrics`)).status).toBe(401);
   }, 60_000);
+
+  it("an address that cannot be bound stops the start with an error", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as AddressInfo).port;
+    const pgDb = usingPostgres ? await createPostgresDatabase() : undefined;
+    try {
+      const config = {
+        ...loadConfig({ VERDICT_METRICS_ADDR: `127.0.0.1:${port}` }),
+        port: 0,
+        databaseUrl: pgDb?.url,
+        dataDir: "memory://",
+        policyDir: join(ROOT, "policies"),
+        schemaDir: EXAMPLE_SCHEMA_DIR,
+        adminKey: TEST_ADMIN_KEY,
+      };
+      await expect(startServer(config, pino({ level: "silent" }))).rejects.toMatchObject({ code: "EADDRINUSE" });
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      await pgDb?.drop();
+    }
+  }, 120_000);
 
   it("closes with the server", async () => {
     const url = v.server.metricsUrl!;
