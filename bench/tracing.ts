@@ -4,7 +4,8 @@
  * no span) and tracing on (`OTEL_EXPORTER_OTLP_ENDPOINT` pointing at a stand-in OTLP/HTTP
  * receiver this process runs, which counts the `verdict.decide` spans it gets). Every request
  * carries a `traceparent`, so both runs parse it and record the trace id; only "on" builds and
- * exports spans. Prints decisions/s and p99 for both, writes `bench/results/`.
+ * exports spans. Prints decisions/s and p99 for both, then the processor time of one span
+ * measured in this process (which the machine's load hardly changes), and writes `bench/results/`.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -16,6 +17,28 @@ import pg from "pg";
 import { measureVerdict, type HttpBenchOptions, type RunFigures } from "./http.js";
 import { machine, ROOT, writeResult } from "./support.js";
 import { generateWorkload, writeWorkload } from "./workload.js";
+import { callerContext, endDecideSpan, startDecideSpan, startTracing } from "../src/tracing/tracing.js";
+
+/**
+ * Processor time per `verdict.decide` span, in this process: start (with a parsed traceparent),
+ * end, batch, serialize to OTLP JSON and send to `url`, flushed at the end. An upper bound (the
+ * receiver runs in this process too), and one that hardly depends on the machine's load, unlike
+ * the HTTP runs' decisions/s.
+ */
+async function spanCost(url: string, spans = 20_000): Promise<{ spans: number; cpuUsPerSpan: number }> {
+  const tracing = startTracing({ url });
+  const traceparent = `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`;
+  const before = process.cpuUsage();
+  for (let i = 0; i < spans; i++) {
+    const span = startDecideSpan(tracing.tracer, callerContext(traceparent, undefined), { kind: "tools/call", agent: "bench", server: "filesystem", tool: "read_file" }, new Date());
+    endDecideSpan(span, { decision: "allow", decisionId: "01930000-0000-7000-8000-000000000001", policySetVersion: `sha256:${"b".repeat(64)}` });
+    // let the exporter's timer and sockets run, as they would between requests
+    if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+  }
+  await tracing.shutdown();
+  const used = process.cpuUsage(before);
+  return { spans, cpuUsPerSpan: Number(((used.user + used.system) / spans).toFixed(1)) };
+}
 
 /** A stand-in OTLP/HTTP receiver: answers 200 to `POST /v1/traces` and counts the spans (by name, without parsing). */
 async function startReceiver(): Promise<{ url: string; spans: () => number; requests: () => number; close: () => Promise<void> }> {
@@ -74,6 +97,9 @@ export async function tracingBench(opts: HttpBenchOptions): Promise<void> {
       console.log(`  spans received: ${spans} (for ${measured.figures.recorded as number} decisions recorded)`);
       result[mode.name] = { ...measured.figures, spansReceived: spans };
     }
+    const cost = await spanCost(`${receiver.url}/v1/traces`);
+    console.log(`span cost in-process: ${cost.cpuUsPerSpan} µs of processor time per span (${cost.spans} spans, export and receiver included)`);
+    result.spanCost = cost;
     const top = Math.max(...opts.connections);
     const at = (mode: string) => ((result[mode] as { runs: RunFigures[] }).runs ?? []).find((r) => r.connections === top);
     const off = at("off");
