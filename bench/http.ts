@@ -243,7 +243,7 @@ function topRate(figures: Record<string, unknown>): number {
   return runs.reduce((a, b) => (b.connections > a.connections ? b : a)).perSecond;
 }
 
-interface VerdictSetup {
+export interface VerdictSetup {
   dir: string;
   dbUrl: URL;
   policyDir: string;
@@ -252,10 +252,16 @@ interface VerdictSetup {
   sample: Question[];
   opts: HttpBenchOptions;
   workers: number;
+  /** More environment for Verdict (the tracing benchmark's `OTEL_EXPORTER_OTLP_ENDPOINT`). */
+  env?: Record<string, string>;
+  /** More request headers (the tracing benchmark's `traceparent`). */
+  headers?: Record<string, string>;
+  /** The name printed before each run's figures (default `verdict`). */
+  label?: string;
 }
 
 /** Starts Verdict with `workers` processes, asks the agreement sample, drives it, checks the record. */
-async function measureVerdict(s: VerdictSetup): Promise<{ decisions: string[]; figures: Record<string, unknown> }> {
+export async function measureVerdict(s: VerdictSetup): Promise<{ decisions: string[]; figures: Record<string, unknown> }> {
   const port = await freePort();
   const verdict = startChild(process.execPath, ["--import", "tsx", "src/index.ts"], {
     env: {
@@ -267,6 +273,7 @@ async function measureVerdict(s: VerdictSetup): Promise<{ decisions: string[]; f
       VERDICT_ADMIN_KEY: ADMIN_KEY,
       VERDICT_WORKERS: String(s.workers),
       VERDICT_LOG_LEVEL: "warn",
+      ...s.env,
     },
     logFile: join(s.dir, `verdict-${s.workers}.log`),
   });
@@ -282,7 +289,7 @@ async function measureVerdict(s: VerdictSetup): Promise<{ decisions: string[]; f
     const decisions = await verdictAnswers(`${base}/v1/mcp/tools/call`, s.sample);
     const rss = rssSampler(verdict.pid!);
     console.log(`  verdict with ${s.workers} worker(s):`);
-    const runs = await runAll("verdict", `${base}/v1/mcp/tools/call`, s.bodies, s.opts, verdict.pid!, { authorization: `Bearer ${ADMIN_KEY}` });
+    const runs = await runAll(s.label ?? "verdict", `${base}/v1/mcp/tools/call`, s.bodies, s.opts, verdict.pid!, { authorization: `Bearer ${ADMIN_KEY}`, ...s.headers });
     const peakRssMiB = rss.stop();
     const failed = runs.filter((r) => r.errors > 0 || r.non2xx > 0);
     if (failed.length || verdict.exitCode !== null) {

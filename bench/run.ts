@@ -5,6 +5,7 @@
  *   npm run bench -- --engine          in-process decision cost, its growth with policies and entities, memory
  *   npm run bench:engine               the same
  *   npm run bench -- --rollout         how fast an activation reaches another replica (Postgres)
+ *   npm run bench -- --tracing         Verdict with tracing off and on (OTLP to a local receiver): decisions/s, p99
  *
  * Options: --duration <s> (per autocannon run, default 10), --connections 1,50,
  * --workers 1,auto (Verdict process counts to measure, each in turn; the best is compared), --no-cerbos, --policies <n> (extra
@@ -15,12 +16,14 @@ import { parseArgs } from "node:util";
 import { engineBench } from "./engine.js";
 import { httpBench } from "./http.js";
 import { rolloutBench } from "./rollout.js";
+import { tracingBench } from "./tracing.js";
 import { stopAllChildren } from "./support.js";
 
 const { values } = parseArgs({
   options: {
     engine: { type: "boolean", default: false },
     rollout: { type: "boolean", default: false },
+    tracing: { type: "boolean", default: false },
     rounds: { type: "string", default: "20" },
     duration: { type: "string", default: "10" },
     connections: { type: "string", default: "1,50" },
@@ -39,14 +42,15 @@ try {
   if (values.engine) await engineBench();
   else if (values.rollout) await rolloutBench({ databaseUrl: values.database, rounds: Number(values.rounds) });
   else {
-    await httpBench({
+    const options = {
       duration: Number(values.duration),
       connections: values.connections.split(",").map(Number),
       workers: values.workers.split(",").map((w) => (w === "auto" ? availableParallelism() : Number(w))),
       databaseUrl: values.database,
       cerbos: !values["no-cerbos"],
       extraPolicies: Number(values.policies),
-    });
+    };
+    await (values.tracing ? tracingBench(options) : httpBench(options));
   }
 } catch (e) {
   console.error(e);

@@ -66,6 +66,25 @@ const PublicUrl = z
   }, "must be an http(s) URL without credentials, query or fragment")
   .transform((u) => u.replace(/\/+$/, ""));
 
+/**
+ * `VERDICT_METRICS_ADDR`: `host:port` of the keyless `/metrics` listener (an IPv6 host in
+ * brackets, `[::1]:9464`); port 0 picks a free one.
+ */
+const MetricsAddr = z
+  .string()
+  .regex(/^(\[[0-9A-Fa-f:.]+\]|[^:[\]\s]+):(\d{1,5})$/, "must be host:port (an IPv6 host in brackets)")
+  .transform((v) => {
+    const at = v.lastIndexOf(":");
+    return { host: v.slice(0, at).replace(/^\[(.*)\]$/, "$1"), port: Number(v.slice(at + 1)) };
+  })
+  .refine((a) => a.port <= 65535, "port must be 0-65535");
+
+/** An OTLP/HTTP endpoint: an http(s) URL; the empty string counts as unset (OTel's rule). */
+const OtlpUrl = z
+  .url({ protocol: /^https?$/ })
+  .optional()
+  .or(z.literal("").transform(() => undefined));
+
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8700),
   HOST: z.string().min(1).default("127.0.0.1"),
@@ -96,7 +115,13 @@ const Env = z.object({
   VERDICT_WORKERS: z
     .union([z.literal("auto"), z.coerce.number().int().min(1).max(256)])
     .default(1),
+  // OpenTelemetry's own names (docs/tracing.md); traces are exported only when one is set.
+  OTEL_EXPORTER_OTLP_ENDPOINT: OtlpUrl,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: OtlpUrl,
+  OTEL_SDK_DISABLED: z.enum(["true", "false", ""]).optional(),
   VERDICT_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  VERDICT_METRICS_ADDR: MetricsAddr.optional(),
+  VERDICT_ACCESS_LOG: z.enum(["info", "debug", "off"]).default("info"),
 });
 
 /** The parsed configuration. */
@@ -145,8 +170,18 @@ export interface Config {
    * docs/tamper-evidence.md).
    */
   signingKey?: ExternalSigningKey;
+  /**
+   * Where `verdict.decide` spans are sent (OTLP/HTTP JSON): `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+   * as given, else `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`; undefined (neither set, or
+   * `OTEL_SDK_DISABLED=true`): tracing is off.
+   */
+  otlpTracesUrl?: string;
   /** Public keys the verifier trusts for checkpoints (`VERDICT_VERIFY_KEYS_FILE`: a JWK, a JWKS or PEM). */
   verifyKeys?: JWK[];
+  /** Where a keyless `/metrics` listener binds (`VERDICT_METRICS_ADDR`); none when unset. */
+  metricsAddr?: { host: string; port: number };
+  /** Level of the access log's lines, or `off` (`VERDICT_ACCESS_LOG`, default `info`). */
+  accessLog?: "info" | "debug" | "off";
 }
 
 /** A variable of the environment is invalid; the message names it. */
@@ -194,8 +229,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     partitionsAheadDays: e.VERDICT_PARTITIONS_AHEAD_DAYS,
     checkpointSeconds: e.VERDICT_CHECKPOINT_SECONDS,
     checkpointRecords: e.VERDICT_CHECKPOINT_RECORDS,
+    metricsAddr: e.VERDICT_METRICS_ADDR,
+    accessLog: e.VERDICT_ACCESS_LOG,
+    otlpTracesUrl: e.OTEL_SDK_DISABLED === "true" ? undefined : otlpTracesUrl(e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, e.OTEL_EXPORTER_OTLP_ENDPOINT),
     ...chainKeys(e.VERDICT_SIGNING_KEY, e.VERDICT_SIGNING_KEY_FILE, e.VERDICT_VERIFY_KEYS_FILE),
   };
+}
+
+/** The traces URL by the OTLP exporter specification: the signal's own as is, else the base plus `v1/traces`. */
+function otlpTracesUrl(traces: string | undefined, base: string | undefined): string | undefined {
+  if (traces) return traces;
+  return base ? `${base.replace(/\/+$/, "")}/v1/traces` : undefined;
 }
 
 function readKeyFile(variable: string, file: string): string {

@@ -16,6 +16,8 @@ import { Masking } from "./decisions/masking.js";
 import { maintainPartitions } from "./decisions/partitions.js";
 import { createApp } from "./http/app.js";
 import { IdentityResolver } from "./identity/resolve.js";
+import { Metrics } from "./metrics/metrics.js";
+import { metricsListener } from "./metrics/routes.js";
 import { TokenVerifier } from "./identity/token-verifier.js";
 import { SigningKeys } from "./keys/signing-keys.js";
 import { ActivePolicySet } from "./policy-set/active.js";
@@ -24,6 +26,7 @@ import { watchPolicySet } from "./policy-set/watch.js";
 import { activeVersion, loadVersion, PolicySetCache } from "./policy-sets/store.js";
 import { PolicySetSync, type SyncOptions } from "./policy-sets/sync.js";
 import { ToolDriftRegistry } from "./tool-drift/registry.js";
+import { startTracing } from "./tracing/tracing.js";
 
 /** A running server. */
 export interface RunningServer {
@@ -36,6 +39,8 @@ export interface RunningServer {
   apiKeys: ApiKeyStore;
   signingKeys: SigningKeys;
   logger: Logger;
+  /** `http://host:port/metrics` of the keyless metrics listener (`VERDICT_METRICS_ADDR`), when configured. */
+  metricsUrl?: string;
   /**
    * Stops accepting (the listening socket is closed before this returns), answers what is in
    * flight, writes what is queued, closes the database. Idempotent.
@@ -163,6 +168,10 @@ export async function startServer(
   await drift.refresh();
   const masking = config.masking ? new Masking(config.masking) : undefined;
   let url = "";
+  const metrics = new Metrics({ policies, pool: database.pool, drift, processMetrics: true });
+  // Off unless an OTLP endpoint is configured: then no provider exists and no span is built.
+  const tracing = config.otlpTracesUrl ? startTracing({ url: config.otlpTracesUrl }) : null;
+  if (tracing) logger.info({ otlp: new URL(config.otlpTracesUrl!).origin }, "tracing: exporting verdict.decide spans over OTLP/HTTP");
   const app = createApp({
     policies,
     log,
@@ -178,10 +187,35 @@ export async function startServer(
     masking,
     drift,
     policySetCache: cache,
+    tracer: tracing?.tracer,
+    metrics,
+    accessLog: config.accessLog,
   });
   const watcher = options.watch ? watchPolicySet(config, policies, logger) : null;
   const sync = options.watch ? null : new PolicySetSync({ db: database.db, policies, cache, drift, logger, databaseUrl: config.databaseUrl }, options.sync);
   await sync?.start();
+
+  // Keyless /metrics for scrapers, on its own address (docs/observability.md); before the API
+  // listens, so that an address that cannot be bound stops the start with nothing serving.
+  let scrape: HttpServer | null = null;
+  let metricsUrl: string | undefined;
+  if (config.metricsAddr) {
+    const { host, port: metricsPort } = config.metricsAddr;
+    try {
+      scrape = await metricsListener(metrics, host, metricsPort, logger);
+    } catch (e) {
+      clearInterval(refresh);
+      watcher?.close();
+      await sync?.stop();
+      await log.close();
+      partitions.stop();
+      await checkpointer.stop().catch(() => undefined);
+      await database.close();
+      throw e;
+    }
+    metricsUrl = `http://${host.includes(":") ? `[${host}]` : host}:${(scrape.address() as AddressInfo).port}/metrics`;
+    logger.info({ metricsUrl }, "metrics listening");
+  }
 
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
@@ -207,6 +241,8 @@ export async function startServer(
     (stopping ??= (async () => {
       clearInterval(refresh);
       watcher?.close();
+      scrape?.closeAllConnections();
+      scrape?.close();
       draining = true;
       for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
       // net.Server's close stops listening without http.Server's immediate closing of idle
@@ -225,10 +261,12 @@ export async function startServer(
       }
       await sync?.stop();
       await log.close();
+      // The last decisions' spans, flushed (bounded: a receiver that is down does not hold shutdown).
+      await tracing?.shutdown();
       partitions.stop();
       // The last heads are signed after the log has drained, so the stream ends on a signature.
       await checkpointer.stop().catch((e) => logger.error({ err: String(e) }, "final chain checkpoint failed"));
       await database.close();
     })());
-  return { url, port, database, log, checkpointer, policies, apiKeys, signingKeys, logger, stop };
+  return { url, port, database, log, checkpointer, policies, apiKeys, signingKeys, logger, metricsUrl, stop };
 }

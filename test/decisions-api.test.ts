@@ -79,7 +79,7 @@ describe("GET /v1/decisions", () => {
       [
         "id", "time", "kind", "agent", "user", "delegation", "server", "tool", "action", "arguments", "argumentsSha256", "task",
         "decision", "reasons", "errors", "obligations", "message", "policySetVersion", "caller", "requestId", "evaluationMicros",
-        "request", "stream", "seq", "prevHash", "hash", "identity", "credentialJti",
+        "request", "stream", "seq", "prevHash", "hash", "identity", "credentialJti", "traceId",
       ].sort(),
     );
   });

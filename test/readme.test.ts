@@ -12,50 +12,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ROOT, TEST_ADMIN_KEY } from "./helpers/app.js";
+import { TEST_ADMIN_KEY } from "./helpers/app.js";
+import { readmeExamples } from "./helpers/readme.js";
 import { startTestVerdict, type TestVerdict } from "./helpers/verdict.js";
 
 const run = promisify(execFile);
-
-interface Example {
-  line: number;
-  script: string;
-  status: number;
-  documented?: unknown;
-}
-
-/** The README's curl examples, in order, with their documented status and answer. */
-function readmeExamples(): Example[] {
-  const text = readFileSync(join(ROOT, "README.md"), "utf8");
-  const blocks = [...text.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map((m) => ({
-    lang: m[1]!,
-    body: m[2]!,
-    line: text.slice(0, m.index).split("\n").length,
-  }));
-  const out: Example[] = [];
-  blocks.forEach((b, i) => {
-    if (b.lang !== "sh" || !/\bcurl\b/.test(b.body)) return;
-    const status = /^# HTTP (\d{3})$/m.exec(b.body);
-    if (!status) throw new Error(`README.md:${b.line}: a curl block must say the status it documents ("# HTTP 200")`);
-    const next = blocks[i + 1];
-    let documented: unknown;
-    if (next?.lang === "json") {
-      try {
-        documented = JSON.parse(next.body);
-      } catch (e) {
-        throw new Error(`README.md:${next.line}: the documented answer is not JSON: ${(e as Error).message}`);
-      }
-    }
-    out.push({ line: b.line, script: b.body, status: Number(status[1]), documented });
-  });
-  return out;
-}
 
 /** Values that differ from run to run (ids, times, hashes, counters, the policy-set version, the database driver). */
 const VARYING = new Set([
   "caller",
   "checkedAt",
   "streams",
+  "kids",
   "records",
   "decisionId", "id", "time", "requestId", "evaluationMicros", "stream", "seq", "prevHash", "hash", "nextCursor",
   "argumentsSha256", "policySetVersion", "policies", "recorded", "failed", "batches", "largestBatch", "driver",

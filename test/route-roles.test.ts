@@ -22,6 +22,7 @@ const INTENDED: Record<string, Intended> = {
   "GET /readyz": "public",
   "GET /.well-known/jwks.json": "public",
   "GET /.well-known/authzen-configuration": "public",
+  "GET /openapi.json": "public",
   "GET /ui": "public",
   "GET /ui/*": "public",
 
@@ -52,6 +53,8 @@ const INTENDED: Record<string, Intended> = {
   "DELETE /v1/policy-sets/:version/links/:id": POLICY_ADMIN,
   "POST /v1/policy-sets/:version/replay": POLICY_ADMIN,
   "GET /v1/tools/drift": POLICY_ADMIN,
+
+  "GET /metrics": ["metrics", "admin"],
 
   "POST /v1/keys": ADMIN,
   "GET /v1/keys": ADMIN,

@@ -54,6 +54,8 @@ function append(log: DecisionLog, i: number, time: Date): Promise<DecisionRecord
       delegation: [{ sub: "alice", iss: "https://idp.example" }],
       identity: { agent: { id: "incident-bot", verified: true, issuer: "https://idp.example" }, user: { id: "alice", verified: false } },
       credentialJti: `jti-${i}`,
+      // Every other record carries a trace id: both forms are hashed and tampered with below.
+      traceId: i % 2 ? null : i.toString(16).padStart(32, "0"),
     }),
   );
 }
@@ -228,6 +230,7 @@ const decisionColumns: Record<string, SQL> = {
   identity: sql`identity = '{"agent": {"id": "incident-bot", "verified": false}, "user": null}'::jsonb`,
   credential_jti: sql`credential_jti = 'jti-forged'`,
   request_id: sql`request_id = 'req-forged'`,
+  trace_id: sql`trace_id = ${"f".repeat(32)}`,
   evaluation_micros: sql`evaluation_micros = evaluation_micros + 1`,
   request: sql`request = '{}'::jsonb`,
   stream: sql`stream = gen_random_uuid()`,
@@ -251,6 +254,16 @@ describe("defect 11: every stored column of decisions, changed with SQL, is caug
       expect(broken(report)[streams.A]).toEqual({ kind, seq: 2 });
     });
   }
+
+  it("decisions.trace_id cleared on a traced record, and set on an untraced one (hashed only when set)", async () => {
+    const rows = rowsOf<{ seq: number | string; trace_id: string | null }>(await db.execute(sql`SELECT seq, trace_id FROM decisions WHERE stream = ${streams.A}::uuid ORDER BY seq`));
+    const traced = Number(rows.find((r) => r.trace_id !== null)!.seq);
+    const untraced = Number(rows.find((r) => r.trace_id === null)!.seq);
+    const cleared = await tampered(run(sql`UPDATE decisions SET trace_id = NULL WHERE stream = ${streams.A}::uuid AND seq = ${traced}`));
+    expect(broken(cleared)[streams.A]).toEqual({ kind: "altered", seq: traced });
+    const set = await tampered(run(sql`UPDATE decisions SET trace_id = ${"e".repeat(32)} WHERE stream = ${streams.A}::uuid AND seq = ${untraced}`));
+    expect(broken(set)[streams.A]).toEqual({ kind: "altered", seq: untraced });
+  });
 
   it("decisions.time moved by less than a millisecond (what since/until compare)", async () => {
     const report = await tampered(run(sql`UPDATE decisions SET time = time + interval '1 microsecond' WHERE stream = ${streams.A}::uuid AND seq = 2`));
@@ -357,6 +370,9 @@ const V1_CANONICAL =
   '"server":"filesystem","stream":"01930000-0000-7000-8000-0000000000aa","task":{"id":"INC-1234","kind":"incident"},' +
   '"time":"2026-11-21T10:00:00.000Z","tool":"read_file","user":"alice"}';
 const V2_CANONICAL = V1_CANONICAL.replace('"evaluationMicros":42,', '"evaluationMicros":42,"hashVersion":2,');
+/** The same record with a trace id (migration 0007): `traceId` is hashed when set, in its canonical place. */
+const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+const V2_TRACED_CANONICAL = V2_CANONICAL.replace('"tool":"read_file",', `"tool":"read_file","traceId":"${TRACE_ID}",`);
 const V1_HASH = "3dc2fd285dcabcbcfc23219ed686e77de838ebf0f46e417e37c8d1526acfc8e9";
 const V2_HASH = "f0f3f270ff9eeba7a3cc4b51a94d8bf3a37ecddfedffc5b037a712f1c8c717d4";
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -365,11 +381,21 @@ describe("defect 11: the record hash covers every field (fixed vectors, not reco
   it("the canonical texts name every field of the wire record but hash, and hash to the fixed values", () => {
     for (const key of Object.keys(DecisionRecordSchema.shape)) {
       if (key === "hash") continue;
+      // traceId is hashed only when set (an untraced record hashes as before migration 0007)
+      if (key === "traceId") continue;
       expect(V1_CANONICAL, key).toContain(`"${key}":`);
       expect(Object.keys(FIXED), key).toContain(key);
     }
+    expect(V2_TRACED_CANONICAL).toContain(`"traceId":"${TRACE_ID}"`);
     expect(sha256(V1_CANONICAL)).toBe(V1_HASH);
     expect(sha256(V2_CANONICAL)).toBe(V2_HASH);
+  });
+
+  it("traceId: absent or null hashes as before the field existed; set, it is covered", () => {
+    expect(recordHash({ ...FIXED, traceId: null })).toBe(V2_HASH);
+    expect(recordHash({ ...FIXED, traceId: null }, 1)).toBe(V1_HASH);
+    expect(recordHash({ ...FIXED, traceId: TRACE_ID })).toBe(sha256(V2_TRACED_CANONICAL));
+    expect(recordHash({ ...FIXED, traceId: TRACE_ID })).not.toBe(recordHash({ ...FIXED, traceId: TRACE_ID.replace("4", "5") }));
   });
 
   it("version 2 (what Verdict writes) is the SHA-256 of the record plus hashVersion", () => {

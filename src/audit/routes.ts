@@ -12,7 +12,8 @@ import { decisionChainStatus, verifyChains } from "./verify.js";
 import { loadVersion, PolicySetCache, VersionLookupError } from "../policy-sets/store.js";
 import type { PolicySet } from "../policy-set/load.js";
 
-const VerifyQuery = z.object({
+/** `GET /v1/audit/verify` query: one stream only (its id), and whether to list intact streams too. */
+export const VerifyQuery = z.object({
   stream: z.uuid().optional(),
   brokenOnly: z.enum(["true", "false"]).default("false"),
 });

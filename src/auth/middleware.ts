@@ -10,14 +10,15 @@ import type { ApiKeyStore } from "./api-keys.js";
 
 /**
  * Paths anyone may read without a key: liveness and readiness (for load balancers) and public
- * metadata (Verdict's public signing keys, AuthZEN discovery). Nothing here decides or reveals
- * a decision.
+ * metadata (Verdict's public signing keys, AuthZEN discovery, the OpenAPI document, which
+ * describes the API and holds no data). Nothing here decides or reveals a decision.
  */
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set([
   "/healthz",
   "/readyz",
   "/.well-known/jwks.json",
   "/.well-known/authzen-configuration",
+  "/openapi.json",
 ]);
 
 /**
@@ -48,6 +49,8 @@ export const ROUTE_ROLES: readonly RouteRule[] = [
   { prefix: "/v1/policy-sets/*/policies", methods: ["GET"], roles: ["policy-admin", "auditor"] },
   { prefix: "/v1/policy-sets", roles: ["policy-admin"] },
   { prefix: "/v1/tools/drift", roles: ["policy-admin"] },
+  // Prometheus scrapes (docs/observability.md); VERDICT_METRICS_ADDR serves it without a key.
+  { prefix: "/metrics", roles: ["metrics"] },
   { prefix: "/v1/keys", roles: [] },
   { prefix: "/v1/signing-keys", roles: [] },
 ];

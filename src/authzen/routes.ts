@@ -86,7 +86,7 @@ export function authzenRoutes(deps: AppDeps): Hono<AppEnv> {
       return unproven ? { ...evaluation, decision: "deny", reasons: [unproven.reason], errors: [], message: unproven.message } : evaluation;
     };
     const evaluations = evaluateInOrder(items, options.evaluations_semantic, evaluate);
-    const answers = await recordEvaluations(deps, c, evaluations.map((evaluation) => ({ evaluation })), time);
+    const answers = await recordEvaluations(deps, c, evaluations.map((evaluation) => ({ evaluation })), time, "authzen");
     return answers.map((a) => ({
       decision: a.decision === "allow",
       ...(options.verdict_context

@@ -230,6 +230,11 @@ export const DecisionRecord = z.object({
   requestId: z.string().nullable(),
   evaluationMicros: z.number(),
   request: z.unknown(),
+  /**
+   * The W3C trace id (32 lowercase hex digits) of the decision's `verdict.decide` span, or of the
+   * caller's `traceparent` when Verdict exports no traces; null: neither (docs/tracing.md). Extension.
+   */
+  traceId: z.string().nullable().optional(),
   stream: z.string(),
   seq: z.number(),
   prevHash: z.string().nullable(),
@@ -240,7 +245,7 @@ export type DecisionRecord = z.infer<typeof DecisionRecord>;
 /**
  * The filters of the decision search, shared by `GET /v1/decisions`, `/v1/decisions/export` and
  * `/v1/decisions/stats`. `since`/`until` are ISO 8601 instants; `until` is exclusive.
- * `caller`, `requestId`, `kind` and `policySetVersion` extend DESIGN.md's list. Argument content
+ * `caller`, `requestId`, `traceId`, `kind` and `policySetVersion` extend DESIGN.md's list. Argument content
  * is searched with `arg.<path>=<substring>` parameters (see {@link ArgumentFilter}), which this
  * object does not list because their names vary.
  */
@@ -254,6 +259,8 @@ export const DecisionFilters = z.object({
   policy: z.string().optional(),
   caller: z.string().optional(),
   requestId: z.string().optional(),
+  /** Decisions of one W3C trace (32 hex digits), as recorded in `traceId`. */
+  traceId: z.string().optional(),
   kind: z.enum(["tools/call", "authorize"]).optional(),
   policySetVersion: z.string().optional(),
   since: z.iso.datetime({ offset: true }).optional(),
@@ -373,7 +380,7 @@ export const ReplayRequest = z.object({
 export type ReplayRequest = z.input<typeof ReplayRequest>;
 
 /** The role of an API key: what its holder may call (see README "Security"). */
-export const ApiKeyRole = z.enum(["pep", "auditor", "policy-admin", "admin"]);
+export const ApiKeyRole = z.enum(["pep", "auditor", "policy-admin", "metrics", "admin"]);
 export type ApiKeyRole = z.infer<typeof ApiKeyRole>;
 
 /** `POST /v1/keys` body. */

@@ -22,6 +22,8 @@ export type Db = PgDatabase<PgQueryResultHKT>;
 export interface Database {
   db: Db;
   kind: "postgres" | "pglite";
+  /** The Postgres pool's counters (for `/metrics`); absent on PGlite, which has no pool. */
+  pool?: { readonly totalCount: number; readonly idleCount: number; readonly waitingCount: number };
   /** Resolves when the database answers a trivial query; rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -88,6 +90,7 @@ export async function openDatabase(opts: { url?: string; dataDir: string; logger
     return {
       db,
       kind: "postgres",
+      pool,
       ping: async () => {
         await pool.query("SELECT 1");
       },

@@ -40,6 +40,12 @@ export const decisions = pgTable(
     /** The `jti` of the per-call credential minted with this decision, when one was. */
     credentialJti: text("credential_jti"),
     requestId: text("request_id"),
+    /**
+     * The W3C trace id (32 lowercase hex digits) of the decision's `verdict.decide` span, or of
+     * the caller's `traceparent` when Verdict exports no traces; null without either
+     * (docs/tracing.md). Inside the record hash when set.
+     */
+    traceId: text("trace_id"),
     evaluationMicros: integer("evaluation_micros").notNull(),
     request: jsonb("request").notNull(),
     stream: uuid("stream").notNull(),
@@ -66,6 +72,8 @@ export const decisions = pgTable(
     index("decisions_tool_idx").on(t.tool, t.time.desc()),
     index("decisions_caller_idx").on(t.caller, t.time.desc()),
     index("decisions_request_id_idx").on(t.requestId),
+    // Partial: most records have no trace id, and those cost the index nothing.
+    index("decisions_trace_id_idx").on(t.traceId).where(sql`${t.traceId} IS NOT NULL`),
     index("decisions_policy_set_version_idx").on(t.policySetVersion, t.time.desc()),
   ],
 );

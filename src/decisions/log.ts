@@ -88,6 +88,15 @@ export interface WriteHooks {
   afterCommit(head: ChainHead): void;
 }
 
+/**
+ * What the metrics (`metrics/metrics.ts`) learn from the writer: each committed INSERT's row
+ * count, and records not written. Called synchronously; must not throw.
+ */
+export interface LogObserver {
+  batchCommitted(rows: number): void;
+  writeFailed(reason: "refused" | "unavailable", rows: number): void;
+}
+
 /** Counters of the writer, for `/readyz` and the benchmark. */
 export interface DecisionLogStats {
   recorded: number;
@@ -129,6 +138,7 @@ export function toRow(r: DecisionRecord): typeof decisions.$inferInsert {
     requestId: r.requestId,
     evaluationMicros: r.evaluationMicros,
     request: r.request,
+    traceId: r.traceId ?? null,
     stream: r.stream,
     seq: r.seq,
     prevHash: r.prevHash,
@@ -171,6 +181,7 @@ export class DecisionLog {
   private closed = false;
   private readonly heads = new Map<string, ChainHead>();
   private hooks: WriteHooks | null = null;
+  private observer: LogObserver | null = null;
   readonly stats: DecisionLogStats = { recorded: 0, failed: 0, refused: 0, batches: 0, largestBatch: 0 };
 
   /**
@@ -194,6 +205,20 @@ export class DecisionLog {
   /** Sets (or, with null, removes) the checkpointer's hooks; one set at a time. */
   setHooks(hooks: WriteHooks | null): void {
     this.hooks = hooks;
+  }
+
+  /** Sets (or, with null, removes) the metrics observer; one at a time. */
+  setObserver(observer: LogObserver | null): void {
+    this.observer = observer;
+  }
+
+  /** Tells the observer, which must never break a write (metrics are not worth a decision). */
+  private observe(f: (o: LogObserver) => void): void {
+    try {
+      if (this.observer) f(this.observer);
+    } catch {
+      // metrics only
+    }
   }
 
   /** The id of the stream this writer appends to now. */
@@ -277,6 +302,7 @@ export class DecisionLog {
       // Not the data's fault: the statement may or may not have committed, so this stream ends here.
       const unanswered = batch.filter((p) => !p.settled);
       this.stats.failed += unanswered.length;
+      this.observe((o) => o.writeFailed("unavailable", unanswered.length));
       this.stream = DecisionLog.newStream();
       this.options.logger?.error({ ...describeDbError(e), records: unanswered.length }, "decision batch not recorded");
       for (const p of unanswered) this.settle(p, new RecordError("unavailable", "the decision could not be recorded", { cause: e }));
@@ -293,6 +319,7 @@ export class DecisionLog {
   private refuse(p: Pending, e: unknown): void {
     this.stats.failed++;
     this.stats.refused++;
+    this.observe((o) => o.writeFailed("refused", 1));
     this.options.logger?.warn(
       { ...describeDbError(e), decisionId: p.record.id, requestId: p.record.requestId },
       "decision refused by the database for its data; the rest of its batch is recorded",
@@ -345,6 +372,7 @@ export class DecisionLog {
     this.stats.recorded += members.length;
     this.stats.batches++;
     this.stats.largestBatch = Math.max(this.stats.largestBatch, members.length);
+    this.observe((o) => o.batchCommitted(members.length));
     members.forEach((p, i) => this.settle(p, chained[i]!));
   }
 }

@@ -40,6 +40,7 @@ export function fromRow(r: Row): DecisionRecord {
     requestId: r.requestId,
     evaluationMicros: r.evaluationMicros,
     request: r.request,
+    traceId: r.traceId,
     stream: r.stream,
     seq: r.seq,
     prevHash: r.prevHash,

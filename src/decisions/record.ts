@@ -23,6 +23,8 @@ export interface DecisionMeta {
   identity: RecordedIdentity | null;
   /** The `jti` of the credential minted with the decision, if any. */
   credentialJti: string | null;
+  /** The W3C trace id the decision belongs to (docs/tracing.md); absent or null: none. */
+  traceId?: string | null;
 }
 
 /** A record before it joins a stream: everything but `stream`, `seq`, `prevHash` and `hash`. */
@@ -55,6 +57,7 @@ export function toRecord(e: Evaluation, meta: DecisionMeta): UnchainedRecord {
     requestId: meta.requestId,
     evaluationMicros: e.evaluationMicros,
     request: e.request,
+    traceId: meta.traceId ?? null,
   };
 }
 
@@ -66,7 +69,9 @@ export function toRecord(e: Evaluation, meta: DecisionMeta): UnchainedRecord {
  * - 2: the same over those fields plus `"hashVersion": 2`, so that a row's version is itself
  *   covered: a version-2 row relabelled as version 1 no longer matches its hash.
  *
- * Both cover `stream`, `seq` and `prevHash`. The one stored column outside the record,
+ * Both cover `stream`, `seq` and `prevHash`. `traceId` (added by migration 0007) is hashed only when
+ * set: a record without a trace hashes as it did before the field existed, so rows written
+ * earlier keep verifying, and setting or clearing a row's trace id afterwards breaks its hash. The one stored column outside the record,
  * `task_id`, is a copy of `task.id` that the verifier compares with the hashed `task`.
  */
 export const HASH_VERSION = 2;
@@ -86,7 +91,9 @@ export type HashVersion = 1 | 2;
  * @throws Error for a version this code does not know
  */
 export function recordHash(r: Omit<DecisionRecord, "hash">, version: number = HASH_VERSION): string {
-  if (version === 2) return canonicalSha256({ ...r, hashVersion: 2 });
-  if (version === 1) return canonicalSha256(r);
+  const { traceId, ...untraced } = r;
+  const covered = traceId == null ? untraced : r;
+  if (version === 2) return canonicalSha256({ ...covered, hashVersion: 2 });
+  if (version === 1) return canonicalSha256(covered);
   throw new Error(`unknown record hash version ${version}`);
 }

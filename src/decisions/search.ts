@@ -69,6 +69,7 @@ export function filterConditions(f: SearchFilters): SQL[] {
   if (f.policy) where.push(arrayContains(decisions.reasons, [f.policy]));
   if (f.caller) where.push(eq(decisions.caller, f.caller));
   if (f.requestId) where.push(eq(decisions.requestId, f.requestId));
+  if (f.traceId) where.push(eq(decisions.traceId, f.traceId.toLowerCase()));
   if (f.kind) where.push(eq(decisions.kind, f.kind));
   if (f.policySetVersion) where.push(eq(decisions.policySetVersion, f.policySetVersion));
   if (f.since) where.push(gte(decisions.time, new Date(f.since)));

@@ -3,6 +3,7 @@
  * database, the decision log and the policy set come in as dependencies, so tests mount the app
  * in-process with `app.request()` and `src/index.ts` alone reads the environment and serves it.
  */
+import type { Tracer } from "@opentelemetry/api";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { Logger } from "pino";
@@ -19,6 +20,8 @@ import { healthRoutes } from "../health/routes.js";
 import type { IdentityResolver } from "../identity/resolve.js";
 import { signingKeyRoutes } from "../keys/routes.js";
 import type { SigningKeys } from "../keys/signing-keys.js";
+import { Metrics } from "../metrics/metrics.js";
+import { metricsRoutes } from "../metrics/routes.js";
 import { pdpRoutes } from "../pdp/routes.js";
 import { uiRoutes } from "../ui/routes.js";
 import type { ActivePolicySet } from "../policy-set/active.js";
@@ -26,8 +29,10 @@ import { policySetRoutes } from "../policy-sets/routes.js";
 import { PolicySetCache } from "../policy-sets/store.js";
 import { ToolDriftRegistry } from "../tool-drift/registry.js";
 import { toolDriftRoutes } from "../tool-drift/routes.js";
+import { accessLog, type AccessLogLevel, type AccessLogVariables } from "./access-log.js";
 import { bodyLimit } from "./body-limit.js";
 import { describeDbError } from "../db/errors.js";
+import { openApiRoutes } from "./openapi.js";
 import { VerdictError } from "./errors.js";
 import { requestIdHeader } from "./request-id.js";
 import { apiSecureHeaders } from "./secure-headers.js";
@@ -55,23 +60,37 @@ export interface AppDeps {
   credentialTtlSeconds?: number;
   /** Argument masking of recorded decisions; none when absent. */
   masking?: Masking;
+  /**
+   * Traces decisions (`verdict.decide` spans, src/tracing/tracing.ts); absent: tracing is off and
+   * no span is built.
+   */
+  tracer?: Tracer;
   /** Clock, for tests; defaults to `new Date()`. */
   now?: () => Date;
   /** Tool drift seen by gateways; created over `database` when not given. */
   drift?: ToolDriftRegistry;
   /** Built policy sets by version (publishing, activation, replay); created when not given. */
   policySetCache?: PolicySetCache;
+  /** `/metrics` (docs/observability.md); created over this app's parts when not given. */
+  metrics?: Metrics;
+  /** Access-log level (`VERDICT_ACCESS_LOG`); default `info`. */
+  accessLog?: AccessLogLevel;
 }
 
 /** Hono variables set by Verdict's middleware: the request id, and the API key of the caller. */
-export type AppEnv = { Variables: { requestId: string } & AuthVariables };
+export type AppEnv = { Variables: { requestId: string } & AuthVariables & Omit<AccessLogVariables, "requestId" | "apiKey"> };
 
 /** Largest request body accepted, in bytes (1 MiB); larger bodies get a 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export function createApp(given: AppDeps): Hono<AppEnv> {
-  const deps = { ...given, drift: given.drift ?? new ToolDriftRegistry(given.database.db), policySetCache: given.policySetCache ?? new PolicySetCache() };
+  const drift = given.drift ?? new ToolDriftRegistry(given.database.db);
+  const metrics = given.metrics ?? new Metrics({ policies: given.policies, pool: given.database.pool, drift });
+  const deps = { ...given, drift, metrics, policySetCache: given.policySetCache ?? new PolicySetCache() };
+  deps.log.setObserver(metrics);
   const app = new Hono<AppEnv>();
+  // Outermost, so that a line's duration and status cover everything below.
+  app.use(accessLog(deps.logger, deps.accessLog ?? "info"));
   // First, so that every answer carries them, errors and 413s included.
   app.use(apiSecureHeaders());
   app.use(requestIdHeader());
@@ -89,6 +108,8 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.route("/", authzenRoutes(deps));
   app.route("/", auditRoutes(deps));
   app.route("/", uiRoutes());
+  app.route("/", openApiRoutes(deps));
+  app.route("/", metricsRoutes(metrics));
 
   app.notFound((c) => c.json(new VerdictError("not_found", `no route for ${c.req.method} ${c.req.path}`).toBody(), 404));
   // The one place an error becomes a body: a stable code and a short message the caller may see.

@@ -13,7 +13,7 @@ import {
   type CallCredentialFailure,
   type VerifyCallCredentialOptions,
 } from "../credentials/verify.js";
-import type { Decision, ToolList, VerdictClient } from "../sdk/client.js";
+import type { Decision, RequestOptions, ToolList, VerdictClient } from "../sdk/client.js";
 import { publicCause, type FailureCause } from "../sdk/errors.js";
 
 /**
@@ -174,17 +174,20 @@ export class ToolGuard {
     const tokens = await this.#tokens(extra);
     if (!tokens.ok) return tokens;
     const { user, task } = identity.value;
-    const decision = await verdict.callTool({
-      server: this.#options.server,
-      tool,
-      arguments: args,
-      ...(this.#options.agent ? { agent: this.#options.agent } : {}),
-      ...tokens.value,
-      ...(user ? { user } : {}),
-      ...(task ? { task } : {}),
-      ...(client ? { client } : {}),
-      ...(this.#options.forwardCredential ? { credential: true } : {}),
-    });
+    const decision = await verdict.callTool(
+      {
+        server: this.#options.server,
+        tool,
+        arguments: args,
+        ...(this.#options.agent ? { agent: this.#options.agent } : {}),
+        ...tokens.value,
+        ...(user ? { user } : {}),
+        ...(task ? { task } : {}),
+        ...(client ? { client } : {}),
+        ...(this.#options.forwardCredential ? { credential: true } : {}),
+      },
+      traceOf(meta),
+    );
     this.#options.onDecision?.({ kind: "tools/call", tool, arguments: args, user, task, decision });
     if (decision.decision !== "allow" || decision.cause) {
       return denied({
@@ -226,15 +229,18 @@ export class ToolGuard {
     if (!tokens.ok) return tokens;
     const { user, task } = identity.value;
     const tools = r.tools as McpTool[];
-    const list = await verdict.listTools({
-      server: this.#options.server,
-      tools,
-      ...(this.#options.agent ? { agent: this.#options.agent } : {}),
-      ...tokens.value,
-      ...(user ? { user } : {}),
-      ...(task ? { task } : {}),
-      ...(client ? { client } : {}),
-    });
+    const list = await verdict.listTools(
+      {
+        server: this.#options.server,
+        tools,
+        ...(this.#options.agent ? { agent: this.#options.agent } : {}),
+        ...tokens.value,
+        ...(user ? { user } : {}),
+        ...(task ? { task } : {}),
+        ...(client ? { client } : {}),
+      },
+      traceOf(asObject(requestParams)?._meta),
+    );
     const visible = new Set(list.tools.map((t) => t.name));
     this.#options.onDecision?.({ kind: "tools/list", user, task, visible: [...visible], hidden: list.hidden, cause: list.cause });
     if (list.cause) {
@@ -317,6 +323,20 @@ function forwardable(cause: FailureCause): NonNullable<DeniedErrorData["cause"]>
 
 function invalid(message: string): { ok: false; error: RpcError } {
   return { ok: false, error: { code: INVALID_PARAMS_CODE, message } };
+}
+
+/**
+ * The MCP request's W3C trace context (`params._meta.traceparent`/`tracestate`, OpenTelemetry's
+ * MCP semantic conventions), passed on to Verdict so that its decision joins the client's trace.
+ * Verdict parses and validates it; a value that is not a short string is not sent.
+ */
+function traceOf(meta: unknown): RequestOptions | undefined {
+  const m = asObject(meta);
+  const text = (v: unknown) => (typeof v === "string" && v.length > 0 && v.length <= 512 ? v : undefined);
+  const traceparent = text(m?.traceparent);
+  if (!traceparent) return undefined;
+  const tracestate = text(m?.tracestate);
+  return { trace: { traceparent, ...(tracestate ? { tracestate } : {}) } };
 }
 
 function asObject(v: unknown): Record<string, unknown> | undefined {

@@ -31,6 +31,7 @@ import { evaluateAuthorize, EntityConflictError } from "./authorize.js";
 import type { Evaluation } from "./evaluation.js";
 import { evaluateToolCall } from "./tool-call.js";
 import { filterToolList } from "./tool-list.js";
+import { callerContext, endDecideSpan, startDecideSpan } from "../tracing/tracing.js";
 
 /** The body's tokens, or the headers' (not both), and the asserted ids. */
 function identityClaims(c: Context<AppEnv>, body: { agent?: string; user?: string; agentToken?: string; userToken?: string }): IdentityClaims {
@@ -101,14 +102,25 @@ export function pdpRoutes(deps: AppDeps): Hono<AppEnv> {
     const who = await identity.resolve(identityClaims(c, { agent: body.agent, user: body.user, agentToken, userToken }));
     const ps = deps.policies.get();
     const { drifted, ...answer } = filterToolList(ps, { ...body, agent: who.agent.id, user: who.user?.id }, time, who, deps.drift?.lookup);
+    // A list is not recorded, so its span carries counts and no decision id.
+    const span = deps.tracer && startDecideSpan(deps.tracer, callerContext(c.req.header("traceparent"), c.req.header("tracestate")), { kind: "tools/list", agent: who.agent.id, server: body.server }, time);
     if (drifted.length && deps.drift) {
       try {
         await deps.drift.record(body.server, drifted, who.agent.id, ps.version, time);
       } catch (e) {
+        if (span) endDecideSpan(span, { error: "tool drift not recorded" });
         deps.logger.error({ err: (e as Error).message }, "tool drift not recorded");
         throw new VerdictError("unavailable", "tool drift was detected but could not be recorded; the drifted tools are hidden");
       }
     }
+    if (span) endDecideSpan(span, { listed: { visible: answer.tools.length, hidden: answer.hidden.length }, policySetVersion: answer.policySetVersion });
+    // One decision per listed tool: shown (allow) or hidden (deny).
+    const startedAt = c.get("startedAt");
+    deps.metrics?.decided(
+      "tools/list",
+      [...answer.tools.map((t) => ({ decision: "allow" as const, server: body.server, tool: t.name })), ...answer.hidden.map((t) => ({ decision: "deny" as const, server: body.server, tool: t.name }))],
+      startedAt === undefined ? undefined : (performance.now() - startedAt) / 1000,
+    );
     return c.json(answer);
   });
 

@@ -32,7 +32,10 @@ import {
 type Deps = AppDeps & { policySetCache: PolicySetCache };
 
 /** `GET /v1/policy-sets/{version}/policies` query: up to 100 policy ids (`id=`, repeated). */
-const PolicyTextQuery = z.object({ id: z.array(z.string().min(1).max(1024)).max(100) });
+export const PolicyTextQuery = z.object({ id: z.array(z.string().min(1).max(1024)).max(100).default([]) });
+
+/** `GET /v1/policy-sets/{version}/diff` query: the version to compare against (any reference; default the active one). */
+export const DiffQuery = z.object({ against: z.string().min(1).optional() });
 
 /** Who is calling: the API key the request authenticated with, as decision records name callers. */
 function callerOf(c: Context<AppEnv>): string | null {
@@ -146,8 +149,10 @@ export function policySetRoutes(deps: Deps): Hono<AppEnv> {
   });
 
   app.get("/v1/policy-sets/:version/diff", async (c) => {
+    const q = DiffQuery.safeParse(c.req.query());
+    if (!q.success) throw fromZod(q.error, "query");
     const to = await resolve(c.req.param("version"));
-    const from = await resolve(c.req.query("against") ?? "active");
+    const from = await resolve(q.data.against ?? "active");
     const [a, b] = await Promise.all([load(from), load(to)]);
     return c.json(diffVersions(a.policySet, b.policySet));
   });

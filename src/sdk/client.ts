@@ -34,6 +34,24 @@ export type ToolList =
 /** A page of the decision record, or an empty page with the `cause` when it could not be read. */
 export type DecisionList = (DecisionPage & { cause?: undefined }) | { decisions: []; nextCursor: null; cause: FailureCause };
 
+/**
+ * Options of one decision request. `trace`: the W3C trace context the decision joins (sent as the
+ * `traceparent` and `tracestate` headers; Verdict's `verdict.decide` span becomes its child and
+ * the record keeps its trace id). The SDK depends on no tracing library: an application using
+ * OpenTelemetry passes its active context, e.g. `const h = {}; propagation.inject(context.active(), h)`
+ * then `{ trace: h }` (when `h.traceparent` is set).
+ */
+export interface RequestOptions {
+  trace?: { traceparent: string; tracestate?: string };
+}
+
+/** The trace headers of a request, when it names a trace context. */
+function traceHeaders(options: RequestOptions | undefined): Record<string, string> | undefined {
+  const trace = options?.trace;
+  if (!trace?.traceparent) return undefined;
+  return { traceparent: trace.traceparent, ...(trace.tracestate ? { tracestate: trace.tracestate } : {}) };
+}
+
 /** Options of `VerdictClient`: those of the HTTP transport, or a transport of your own. */
 export type VerdictClientOptions = HttpTransportOptions | { transport: Transport };
 
@@ -53,28 +71,28 @@ export class VerdictClient {
   }
 
   /** `POST /v1/mcp/tools/call`: may this agent call this tool with these arguments? */
-  async callTool(request: ToolCallRequest): Promise<Decision> {
-    const result = await this.#ask({ method: "POST", path: "/v1/mcp/tools/call", body: request }, DecisionResponse);
+  async callTool(request: ToolCallRequest, options?: RequestOptions): Promise<Decision> {
+    const result = await this.#ask({ method: "POST", path: "/v1/mcp/tools/call", body: request, headers: traceHeaders(options) }, DecisionResponse);
     return result.ok ? result.value : failedDecision(result.cause);
   }
 
   /** `POST /v1/mcp/tools/list`: which of these tools may the agent see? */
-  async listTools(request: ToolListRequest): Promise<ToolList> {
-    const result = await this.#ask({ method: "POST", path: "/v1/mcp/tools/list", body: request }, ToolListResponse);
+  async listTools(request: ToolListRequest, options?: RequestOptions): Promise<ToolList> {
+    const result = await this.#ask({ method: "POST", path: "/v1/mcp/tools/list", body: request, headers: traceHeaders(options) }, ToolListResponse);
     if (result.ok) return result.value;
     const reason = failedDecision(result.cause).message;
     return { tools: [], hidden: request.tools.map((t) => ({ name: t.name, reason })), policySetVersion: null, cause: result.cause };
   }
 
   /** `POST /v1/authorize`: any Cedar request. */
-  async authorize(request: AuthorizeRequest): Promise<Decision> {
-    const result = await this.#ask({ method: "POST", path: "/v1/authorize", body: request }, DecisionResponse);
+  async authorize(request: AuthorizeRequest, options?: RequestOptions): Promise<Decision> {
+    const result = await this.#ask({ method: "POST", path: "/v1/authorize", body: request, headers: traceHeaders(options) }, DecisionResponse);
     return result.ok ? result.value : failedDecision(result.cause);
   }
 
   /** `POST /v1/authorize/batch`: several Cedar requests; `results` in the order of `requests`. */
-  async authorizeBatch(request: AuthorizeBatchRequest): Promise<{ results: Decision[] }> {
-    const result = await this.#ask({ method: "POST", path: "/v1/authorize/batch", body: request }, AuthorizeBatchResponse);
+  async authorizeBatch(request: AuthorizeBatchRequest, options?: RequestOptions): Promise<{ results: Decision[] }> {
+    const result = await this.#ask({ method: "POST", path: "/v1/authorize/batch", body: request, headers: traceHeaders(options) }, AuthorizeBatchResponse);
     let cause: FailureCause;
     if (!result.ok) cause = result.cause;
     else if (result.value.results.length === request.requests.length) return result.value;

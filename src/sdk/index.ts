@@ -3,7 +3,7 @@
  * wire contract, failing closed, and `verifyCallCredential` for MCP servers that receive per-call
  * credentials. It imports nothing from Verdict's server side.
  */
-export { VerdictClient, type Decision, type DecisionList, type ToolList, type VerdictClientOptions } from "./client.js";
+export { VerdictClient, type Decision, type DecisionList, type RequestOptions, type ToolList, type VerdictClientOptions } from "./client.js";
 export {
   CallCredentialError,
   verifyCallCredential,

@@ -15,6 +15,8 @@ export interface TransportRequest {
   path: string;
   /** JSON body for POST. */
   body?: unknown;
+  /** Extra headers: the W3C `traceparent`/`tracestate` of the caller's trace, when it has one. */
+  headers?: Record<string, string>;
 }
 
 /** Sends requests to Verdict. Implementations must not throw: every failure is a `TransportResult`. */
@@ -57,7 +59,8 @@ export class HttpTransport implements Transport {
     const signal = AbortSignal.timeout(this.#timeout);
     const url = this.#baseUrl + request.path;
     try {
-      const headers = { ...this.#headers };
+      // The transport's own headers (the API key) win over a request's.
+      const headers = { ...request.headers, ...this.#headers };
       let body: string | undefined;
       if (request.body !== undefined) {
         body = JSON.stringify(request.body);

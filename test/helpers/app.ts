@@ -5,12 +5,13 @@
  * `keys`), or none with `key: null`.
  */
 import { join } from "node:path";
-import pino from "pino";
+import pino, { type Logger } from "pino";
 import { ApiKeyStore } from "../../src/auth/api-keys.js";
 import type { IssuerConfig, RequireVerified } from "../../src/config.js";
 import type { ApiKeyRole } from "../../src/contract/wire.js";
 import { DecisionLog } from "../../src/decisions/log.js";
 import type { Masking } from "../../src/decisions/masking.js";
+import type { AccessLogLevel } from "../../src/http/access-log.js";
 import { createApp } from "../../src/http/app.js";
 import { IdentityResolver } from "../../src/identity/resolve.js";
 import { TokenVerifier } from "../../src/identity/token-verifier.js";
@@ -61,15 +62,19 @@ export async function createTestApp(
     requireVerified?: RequireVerified;
     credentialTtlSeconds?: number;
     masking?: Masking;
+    /** The app's logger (default: silent), for tests that read its lines. */
+    logger?: Logger;
+    /** `VERDICT_ACCESS_LOG` (default `info`, on the logger above). */
+    accessLog?: AccessLogLevel;
   } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
-  const logger = pino({ level: "silent" });
+  const logger = opts.logger ?? pino({ level: "silent" });
   const log = new DecisionLog(db.database, { logger });
   const policies = new ActivePolicySet(opts.policySet ?? examplePolicySet());
   const apiKeys = new ApiKeyStore(db.database.db);
   const keys = {} as Record<ApiKeyRole, string>;
-  for (const role of ["admin", "pep", "auditor", "policy-admin"] as const) keys[role] = (await apiKeys.create({ name: `test-${role}`, role })).key;
+  for (const role of ["admin", "pep", "auditor", "policy-admin", "metrics"] as const) keys[role] = (await apiKeys.create({ name: `test-${role}`, role })).key;
   const signingKeys = await SigningKeys.open(db.database.db);
   const identity = new IdentityResolver(new TokenVerifier(opts.issuers ?? [], opts.now), opts.requireVerified ?? "none");
   const app = createApp({
@@ -86,6 +91,7 @@ export async function createTestApp(
     credentialTtlSeconds: opts.credentialTtlSeconds,
     now: opts.now,
     masking: opts.masking,
+    accessLog: opts.accessLog,
   });
   return {
     app,

@@ -9,7 +9,7 @@ import { pipeline } from "node:stream/promises";
 import { Option, type Command } from "commander";
 import { apiOptions, apiRequest } from "../api.js";
 
-const FILTERS = ["agent", "user", "server", "tool", "decision", "task", "policy", "caller", "requestId", "kind", "policySetVersion", "since", "until"] as const;
+const FILTERS = ["agent", "user", "server", "tool", "decision", "task", "policy", "caller", "requestId", "traceId", "kind", "policySetVersion", "since", "until"] as const;
 
 export function registerDecisions(program: Command): void {
   const decisions = program.command("decisions").description("read the decision record of a running Verdict");

@@ -26,7 +26,7 @@ const server = (opts: { url?: string; key?: string }): ServerOptions | null => (
  * capture it; it prints a key only once the key is committed.
  */
 export function registerKeys(program: Command): void {
-  const keys = program.command("keys").description("manage API keys (roles: pep, auditor, policy-admin, admin) and the signing key");
+  const keys = program.command("keys").description("manage API keys (roles: pep, auditor, policy-admin, metrics, admin) and the signing key");
 
   viaServer(
     keys
