@@ -22,7 +22,7 @@
  * the other's lock stale. Share a database between processes with Postgres (`DATABASE_URL`).
  */
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import { hostname } from "node:os";
 
@@ -179,7 +179,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
   try {
     // Bounded: each round either takes the lock, refuses, or removes a stale lock someone else
     // could be taking at the same moment.
-    for (let round = 0; round < 20; round++) {
+    for (let round = 0; round < 200; round++) {
       try {
         linkSync(tmp, file);
         return hold(file, text);
@@ -201,28 +201,49 @@ export function lockDataDir(dataDir: string): DataDirLock {
       const holder = parseHolder(seen);
       if (!holder) throw new DatabaseLockFileError(file);
       if (alive(holder, file)) throw new DatabaseLockedError(dataDir, holder, file);
-      // Stale. Move it aside, then check that what moved is the lock judged stale: another
-      // opener may have replaced it between the read and the rename, and gets it back.
-      const aside = `${file}.${tag}.stale`;
-      try {
-        renameSync(file, aside);
-      } catch (e) {
-        if (errno(e) === "ENOENT") continue;
-        throw e;
-      }
-      const moved = readOr(aside);
-      if (moved !== seen) {
-        try {
-          linkSync(aside, file);
-        } catch {
-          // a third opener took the name meanwhile; the next round judges it
-        }
-      }
-      unlinkSync(aside);
+      // Stale: remove it under the takeover mutex, so that of several openers that judged it
+      // stale exactly one removes it, and only while it is still the lock judged stale. (Moving
+      // it aside with rename could move a live lock another opener had just taken.)
+      removeStale(file, tmp, seen);
     }
     throw new Error(`could not take ${file}: it kept changing hands`);
   } finally {
     unlinkSync(tmp);
+  }
+}
+
+/** Blocks this thread for `ms` milliseconds (the lock is taken synchronously, before PGlite loads). */
+const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+/**
+ * Removes the stale lock `file` if it still reads `seen`, holding `<file>.takeover` (created by
+ * `link(2)` from this opener's own `tmp`, so it names this process) while it checks and removes.
+ * While the lock file exists nobody else can replace it (`link` fails on an existing name) and
+ * only the mutex holder removes a stale one, so the check and the removal see the same file.
+ * When another opener holds the mutex this waits a little and lets the caller's loop look again.
+ * A mutex left by a process that died inside this function (microseconds) is stale like a lock.
+ */
+function removeStale(file: string, tmp: string, seen: string): void {
+  const mutex = `${file}.takeover`;
+  try {
+    linkSync(tmp, mutex);
+  } catch (e) {
+    if (errno(e) !== "EEXIST") throw e;
+    const holder = parseHolder(readOr(mutex) ?? "");
+    if (holder && !alive(holder, mutex)) {
+      try {
+        unlinkSync(mutex);
+      } catch {
+        // removed meanwhile
+      }
+    }
+    pause(5);
+    return;
+  }
+  try {
+    if (readOr(file) === seen) unlinkSync(file);
+  } finally {
+    unlinkSync(mutex);
   }
 }
 
