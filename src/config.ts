@@ -6,8 +6,8 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { z } from "zod";
 import type { JWK } from "jose";
-import { loadMaskingRules, MaskingConfigError, type MaskingRules } from "./decisions/masking.js";
-import { KeyFormatError, parsePublicKeys, parseSigningKey, type ExternalSigningKey } from "./keys/signing-keys.js";
+import { loadMaskingRules, MaskingConfigError, type MaskingRules } from "./decision-log/masking.js";
+import { KeyFormatError, parsePublicKeys, parseSigningKey, type ExternalSigningKey } from "./signing-keys/store.js";
 
 function maskingRules(file: string): MaskingRules {
   try {

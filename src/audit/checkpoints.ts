@@ -22,8 +22,8 @@ import { sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { chainCheckpoints } from "../db/audit-schema.js";
 import { streams } from "../db/schema.js";
-import type { ChainHead, DecisionLog } from "../decisions/log.js";
-import type { SigningKeys } from "../keys/signing-keys.js";
+import type { ChainHead, DecisionLog } from "../decision-log/writer.js";
+import type { SigningKeys } from "../signing-keys/store.js";
 
 /** The JWT `typ` of a signed chain head. */
 export const CHAIN_HEAD_TYP = "verdict-chain-head+jwt";

@@ -31,10 +31,10 @@ import { chainCheckpoints } from "../db/audit-schema.js";
 import { signingKeys } from "../db/keys-schema.js";
 import { decisions, streams } from "../db/schema.js";
 import type { DecisionRecord } from "../contract/wire.js";
-import { rowsOf } from "../decisions/partitions.js";
-import { fromRow } from "../decisions/query.js";
-import { recordHash } from "../decisions/record.js";
-import { SIGNING_ALG, type ChainTrust } from "../keys/signing-keys.js";
+import { rowsOf } from "../decision-log/partitions.js";
+import { fromRow } from "../decision-log/query.js";
+import { recordHash } from "../decision-log/record.js";
+import { SIGNING_ALG, type ChainTrust } from "../signing-keys/store.js";
 import { CHAIN_HEAD_TYP, CHAIN_RETENTION_TYP, MAX_UNSIGNED_RECORDS, type ListedStream, type StreamRegistration } from "./checkpoints.js";
 
 /** A problem found in a stream. */

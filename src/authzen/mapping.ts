@@ -16,12 +16,12 @@
 import { z } from "zod";
 import { boundedString, ID_MAX, KIND_MAX } from "../contract/limits.js";
 import { Task } from "../contract/wire.js";
-import type { CedarType, Entity, EntityUid, SchemaJson } from "../engine/cedar.js";
+import type { CedarType, Entity, EntityUid, SchemaJson } from "../cedar/engine.js";
 import { fromZod, VerdictError } from "../http/errors.js";
 import { evaluateAuthorize } from "../pdp/authorize.js";
 import { microsSince, uidText, type Evaluation } from "../pdp/evaluation.js";
 import { evaluateToolCall, type ToolCallQuestion } from "../pdp/tool-call.js";
-import type { PolicySet } from "../policy-set/load.js";
+import type { PolicySet } from "../policy/load.js";
 import type { Evaluation4 } from "./wire.js";
 
 /** `action.name` of the MCP binding. */

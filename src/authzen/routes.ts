@@ -9,7 +9,7 @@
  * app's request-id middleware.
  */
 import { Hono, type Context } from "hono";
-import { recordEvaluations } from "../decisions/answer.js";
+import { recordEvaluations } from "../pdp/decide.js";
 import type { AppDeps, AppEnv } from "../http/app.js";
 import { VerdictError } from "../http/errors.js";
 import { readBody } from "../http/validate.js";

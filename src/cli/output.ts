@@ -3,7 +3,7 @@
  * `file:line:column`, plain tables, and the error that ends a command with a non-zero exit.
  */
 import { join, relative, resolve } from "node:path";
-import type { LoadIssue } from "../policy-set/load.js";
+import type { LoadIssue } from "../policy/load.js";
 
 /** Ends a command: its message goes to stderr and the process exits with `exitCode`. */
 export class CliError extends Error {

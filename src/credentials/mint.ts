@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { CallCredential } from "../contract/wire.js";
-import type { SigningKeys } from "../keys/signing-keys.js";
+import type { SigningKeys } from "../signing-keys/store.js";
 import { MAX_CREDENTIAL_SECONDS, TXN_TOKEN_TYP, TXN_TOKEN_TYPE, type CallCredentialClaims } from "./verify.js";
 
 /** What a credential is minted for: an allowed decision. */

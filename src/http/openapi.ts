@@ -11,7 +11,7 @@
 import { createRequire } from "node:module";
 import { Hono } from "hono";
 import { z } from "zod";
-import { rolesFor } from "../auth/middleware.js";
+import { rolesFor } from "./key-auth.js";
 import { VerifyQuery } from "../audit/routes.js";
 import {
   Configuration,
@@ -63,8 +63,8 @@ import {
   AGENT_TOKEN_HEADER,
   USER_TOKEN_HEADER,
 } from "../contract/wire.js";
-import { DiffQuery, PolicyTextQuery } from "../policy-sets/routes.js";
-import { DriftQuery } from "../tool-drift/routes.js";
+import { DiffQuery, PolicyTextQuery } from "../policy-versions/routes.js";
+import { DriftQuery } from "../catalog/drift-routes.js";
 import { REQUEST_ID_MAX } from "../contract/limits.js";
 import type { AppEnv } from "./app.js";
 import { REQUEST_ID_HEADER } from "./request-id.js";

@@ -1,6 +1,6 @@
-import type { Entity, EntityUid } from "../engine/cedar.js";
-import type { EntityStore } from "../policy-set/entity-store.js";
-import { uidKey } from "../policy-set/entity-store.js";
+import type { Entity, EntityUid } from "../cedar/engine.js";
+import type { EntityStore } from "../policy/entity-store.js";
+import { uidKey } from "../policy/entity-store.js";
 import type { ResolvedIdentity } from "./resolve.js";
 
 /**

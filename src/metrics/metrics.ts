@@ -12,7 +12,7 @@
  * answered), and nothing here is read by the decision path.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { ActivePolicySet } from "../policy-set/active.js";
+import type { ActivePolicySet } from "../policy/active.js";
 
 /** The label value of a server or tool that the pinned catalogs do not list. */
 export const UNKNOWN_LABEL = "unknown";

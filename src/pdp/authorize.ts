@@ -11,9 +11,9 @@
  * Verdict fills in `context.session`'s time fields (`requestTime`, `hourUtc`, `weekdayUtc`)
  * when the caller leaves them out, and always sets `context.session.verified` to false.
  */
-import type { CedarRequest, CedarType, Entity, EntityUid, SchemaJson } from "../engine/cedar.js";
-import type { PolicySet } from "../policy-set/load.js";
-import { uidKey } from "../policy-set/entity-store.js";
+import type { CedarRequest, CedarType, Entity, EntityUid, SchemaJson } from "../cedar/engine.js";
+import type { PolicySet } from "../policy/load.js";
+import { uidKey } from "../policy/entity-store.js";
 import { checkPrincipal, checkSessionUser, entityRef } from "./checks.js";
 import { explain, microsSince, uidText, type Evaluation } from "./evaluation.js";
 import { sessionContext } from "./tool-call.js";

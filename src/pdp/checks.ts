@@ -13,9 +13,9 @@
  */
 import { ArgumentsError, toCedarValue } from "../catalog/arguments.js";
 import type { PinnedTool } from "../catalog/tool-schema.js";
-import type { EntityUid } from "../engine/cedar.js";
+import type { EntityUid } from "../cedar/engine.js";
 import type { ResolvedIdentity } from "../identity/resolve.js";
-import type { PolicySet } from "../policy-set/load.js";
+import type { PolicySet } from "../policy/load.js";
 
 /** The reason codes of the checks made before Cedar on a policy set (`verdict:<check>`). */
 export const CHECK_REASONS = {

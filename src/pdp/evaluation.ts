@@ -1,4 +1,4 @@
-import { EVALUATION_FAILED, FORBID_ERRORED, NO_PERMIT, type CedarRequest, type DecisionError } from "../engine/cedar.js";
+import { EVALUATION_FAILED, FORBID_ERRORED, NO_PERMIT, type CedarRequest, type DecisionError } from "../cedar/engine.js";
 
 /**
  * The outcome of evaluating one question, before it is recorded. A value, never an exception:

@@ -7,7 +7,7 @@
  * can read (`PreparedEngine.attributesRead`); the decision record keeps the full request.
  */
 import type { InputType } from "../catalog/tool-schema.js";
-import type { CedarRequest, Entity, SchemaJson } from "../engine/cedar.js";
+import type { CedarRequest, Entity, SchemaJson } from "../cedar/engine.js";
 
 /**
  * The smallest value of a type that a policy that never names it cannot tell from the real one:

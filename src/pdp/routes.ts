@@ -20,8 +20,8 @@ import {
   type CallCredential,
 } from "../contract/wire.js";
 import { mintCallCredential } from "../credentials/mint.js";
-import { recordEvaluations, type ToRecord } from "../decisions/answer.js";
-import { canonicalSha256 } from "../decisions/record.js";
+import { recordEvaluations, type ToRecord } from "./decide.js";
+import { canonicalSha256 } from "../decision-log/record.js";
 import type { AppDeps, AppEnv } from "../http/app.js";
 import { VerdictError } from "../http/errors.js";
 import { readBody } from "../http/validate.js";

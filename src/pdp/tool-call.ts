@@ -4,10 +4,10 @@
  * (known agent, user, server and tool; arguments that fit the pinned inputSchema), then Cedar.
  */
 import type { PinnedTool } from "../catalog/tool-schema.js";
-import type { CedarRequest, EngineDecision, EntityUid } from "../engine/cedar.js";
+import type { CedarRequest, EngineDecision, EntityUid } from "../cedar/engine.js";
 import { identityEntities } from "../identity/entities.js";
 import type { ResolvedIdentity } from "../identity/resolve.js";
-import type { PolicySet } from "../policy-set/load.js";
+import type { PolicySet } from "../policy/load.js";
 import { checkToolCall, isFailure, type DriftLookup } from "./checks.js";
 import { explain, microsSince, uidText, type Evaluation } from "./evaluation.js";
 import { leanToolCallRequest } from "./lean-request.js";

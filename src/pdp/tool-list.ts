@@ -5,11 +5,11 @@
  * pinned one (tool drift), are hidden whatever the policies say. A tool one of whose forbids
  * errors for any arguments is hidden (`verdict:forbid-errored`): every call of it is denied.
  */
-import { EVALUATION_FAILED, FORBID_ERRORED, NO_PERMIT, type CedarRequest, type Entity } from "../engine/cedar.js";
+import { EVALUATION_FAILED, FORBID_ERRORED, NO_PERMIT, type CedarRequest, type Entity } from "../cedar/engine.js";
 import { toolDefinitionHash } from "../catalog/tool-schema.js";
 import { identityEntities } from "../identity/entities.js";
 import type { ResolvedIdentity } from "../identity/resolve.js";
-import type { PolicySet } from "../policy-set/load.js";
+import type { PolicySet } from "../policy/load.js";
 import { checkParties, checkServer } from "./checks.js";
 import { requestUids, sessionContext, verifiedOf, type DriftLookup } from "./tool-call.js";
 

@@ -6,18 +6,18 @@
  */
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
-import { ApiKeyStore } from "../../src/auth/api-keys.js";
+import { ApiKeyStore } from "../../src/api-keys/store.js";
 import type { IssuerConfig, RequireVerified } from "../../src/config.js";
 import type { ApiKeyRole } from "../../src/contract/wire.js";
-import { DecisionLog } from "../../src/decisions/log.js";
-import type { Masking } from "../../src/decisions/masking.js";
+import { DecisionLog } from "../../src/decision-log/writer.js";
+import type { Masking } from "../../src/decision-log/masking.js";
 import type { AccessLogLevel } from "../../src/http/access-log.js";
 import { createApp } from "../../src/http/app.js";
 import { IdentityResolver } from "../../src/identity/resolve.js";
 import { TokenVerifier } from "../../src/identity/token-verifier.js";
-import { SigningKeys } from "../../src/keys/signing-keys.js";
-import { ActivePolicySet } from "../../src/policy-set/active.js";
-import { loadPolicySet, type PolicySet } from "../../src/policy-set/load.js";
+import { SigningKeys } from "../../src/signing-keys/store.js";
+import { ActivePolicySet } from "../../src/policy/active.js";
+import { loadPolicySet, type PolicySet } from "../../src/policy/load.js";
 import { createTestDatabase, type TestDatabase } from "./db.js";
 import { checkResponse } from "./error-bodies.js";
 

@@ -6,11 +6,11 @@
 import { sql } from "drizzle-orm";
 import { v7 as uuidv7 } from "uuid";
 import type { Db } from "../../src/db/client.js";
-import type { DecisionLog } from "../../src/decisions/log.js";
-import { ensureDecisionPartitions } from "../../src/decisions/partitions.js";
-import { toRecord, type DecisionRecord } from "../../src/decisions/record.js";
+import type { DecisionLog } from "../../src/decision-log/writer.js";
+import { ensureDecisionPartitions } from "../../src/decision-log/partitions.js";
+import { toRecord, type DecisionRecord } from "../../src/decision-log/record.js";
 import { evaluateToolCall, type ToolCallQuestion } from "../../src/pdp/tool-call.js";
-import type { PolicySet } from "../../src/policy-set/load.js";
+import type { PolicySet } from "../../src/policy/load.js";
 
 /** Evaluates a tool call with the real engine and appends its record, as the API would. */
 export function recordToolCall(

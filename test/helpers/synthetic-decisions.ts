@@ -8,7 +8,7 @@
  */
 import { sql } from "drizzle-orm";
 import type { Db } from "../../src/db/client.js";
-import { ensureDecisionPartitions } from "../../src/decisions/partitions.js";
+import { ensureDecisionPartitions } from "../../src/decision-log/partitions.js";
 
 /** One kind of recorded tools/call, and what the example policies decided for it. */
 export interface Pattern {

@@ -40,7 +40,7 @@ export function registerAudit(program: Command): void {
       } else {
         const { withDatabase } = await import("../database.js");
         const { verifyChains } = await import("../../audit/verify.js");
-        const [{ loadConfig }, { chainTrustOf }] = await Promise.all([import("../../config.js"), import("../../keys/signing-keys.js")]);
+        const [{ loadConfig }, { chainTrustOf }] = await Promise.all([import("../../config.js"), import("../../signing-keys/store.js")]);
         // The configured keys (VERDICT_SIGNING_KEY[_FILE], VERDICT_VERIFY_KEYS_FILE) when set, else the database's.
         const trust = chainTrustOf(loadConfig());
         report = await withDatabase("--api --url <its URL> (or VERDICT_URL) and an auditor key", (database) =>

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { VersionDiff } from "../../policy-sets/diff.js";
+import type { VersionDiff } from "../../policy-versions/diff.js";
 import { api, serverOptions, type ServerOptions } from "../client.js";
 
 /** `verdict diff <version> [--against <version>]`: what a version changes, by policy, tool and file. */

@@ -1,7 +1,7 @@
 import { Option, type Command } from "commander";
-import { ApiKeyStore } from "../../auth/api-keys.js";
+import { ApiKeyStore } from "../../api-keys/store.js";
 import { ApiKeyRole, type ApiKeyCreated, type ApiKeyInfo } from "../../contract/wire.js";
-import { SigningKeys } from "../../keys/signing-keys.js";
+import { SigningKeys } from "../../signing-keys/store.js";
 import { api, type ServerOptions } from "../client.js";
 import { withDatabase } from "../database.js";
 

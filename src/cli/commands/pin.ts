@@ -3,7 +3,7 @@ import { join, relative } from "node:path";
 import type { Command } from "commander";
 import { captureHttpCatalog, captureStdioCatalog, type ToolCatalog } from "../../catalog/capture.js";
 import { toolDefinitionHash } from "../../catalog/tool-schema.js";
-import { unifiedDiff } from "../../policy-sets/diff.js";
+import { unifiedDiff } from "../../policy-versions/diff.js";
 import { CliError, projectDirs } from "../output.js";
 
 const SERVER_ID = /^[A-Za-z0-9_-]+$/;

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { readSources } from "../../policy-set/load.js";
+import { readSources } from "../../policy/load.js";
 import { api, serverOptions, type ServerOptions } from "../client.js";
 import { projectDirs } from "../output.js";
 

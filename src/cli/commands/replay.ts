@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { ReplayProgress, ReplayReport } from "../../policy-sets/replay.js";
+import type { ReplayProgress, ReplayReport } from "../../policy-versions/replay.js";
 import { send, serverOptions, type ServerOptions } from "../client.js";
 import { CliError, table } from "../output.js";
 import { publishDir } from "./publish.js";

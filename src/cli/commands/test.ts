@@ -1,7 +1,7 @@
 import { relative } from "node:path";
 import type { Command } from "commander";
-import { FixtureError, loadFixtures, runFixtures } from "../../policy-set/fixtures.js";
-import { loadPolicySet, PolicySetError } from "../../policy-set/load.js";
+import { FixtureError, loadFixtures, runFixtures } from "../../policy/fixtures.js";
+import { loadPolicySet, PolicySetError } from "../../policy/load.js";
 import { CliError, formatIssue, projectDirs, table } from "../output.js";
 
 /**

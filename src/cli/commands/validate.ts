@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { loadPolicySet, PolicySetError } from "../../policy-set/load.js";
+import { loadPolicySet, PolicySetError } from "../../policy/load.js";
 import { CliError, formatIssue, projectDirs } from "../output.js";
 
 /**

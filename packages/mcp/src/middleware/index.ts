@@ -1,0 +1,29 @@
+/**
+ * Verdict's MCP middleware (`verdict/mcp-middleware`): Verdict in front of an MCP server built
+ * with `@modelcontextprotocol/sdk` (a peer dependency: only its types are used here).
+ */
+export {
+  bearerToken,
+  DENIED_CODE,
+  INVALID_PARAMS_CODE,
+  META_CREDENTIAL,
+  META_TASK,
+  META_USER,
+  ToolGuard,
+  type CheckResult,
+  type DeniedErrorData,
+  type GuardEvent,
+  type GuardOptions,
+  type RpcError,
+  type TokenSource,
+} from "./guard.js";
+export {
+  CallCredentialError,
+  verifyCallCredential,
+  type CallCredentialClaims,
+  type CallCredentialFailure,
+  type ExpectedCall,
+  type VerifyCallCredentialOptions,
+} from "../../../../src/credentials/verify.js";
+export { ToolCallInterceptor, type ToClient, type ToServer } from "./interceptor.js";
+export { connectWithVerdict, guardTransport, type Connectable } from "./transport.js";

@@ -1,0 +1,149 @@
+/**
+ * The thin SDK against a real Verdict over HTTP, and its fail-closed behaviour against real
+ * misbehaving HTTP servers (silent, non-JSON, off-contract) and an unreachable port.
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { build } from "esbuild";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { VerdictClient } from "../../packages/sdk/src/index.js";
+import { ROOT, TEST_ADMIN_KEY } from "../helpers/app.js";
+import { startTestVerdict, type TestVerdict } from "../helpers/verdict.js";
+
+let verdict: TestVerdict;
+let client: VerdictClient;
+const servers: Server[] = [];
+
+/** A real HTTP server answering every request with `handler`; returns its base URL. */
+async function misbehaving(handler: Parameters<typeof createServer>[1]): Promise<string> {
+  const s = createServer(handler);
+  servers.push(s);
+  await new Promise<void>((r) => s.listen(0, "127.0.0.1", () => r()));
+  return `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+}
+
+beforeAll(async () => {
+  verdict = await startTestVerdict();
+  client = new VerdictClient({ baseUrl: verdict.url, apiKey: TEST_ADMIN_KEY });
+});
+
+afterAll(async () => {
+  for (const s of servers) {
+    s.closeAllConnections();
+    s.close();
+  }
+  await verdict?.dispose();
+});
+
+const read = { agent: "code-assistant", server: "filesystem", tool: "read_text_file", arguments: { path: "/tmp/verdict-sandbox/a.md" } };
+
+describe("the SDK against Verdict", () => {
+  it("callTool returns Verdict's allow and deny", async () => {
+    const allow = await client.callTool(read);
+    expect(allow).toMatchObject({ decision: "allow", reasons: ["allow-file-reads"] });
+    expect(allow.cause).toBeUndefined();
+    const deny = await client.callTool({ ...read, agent: "report-bot" });
+    expect(deny.decision).toBe("deny");
+    expect(deny.decisionId).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it("listTools filters, authorize and authorizeBatch decide any Cedar request", async () => {
+    const list = await client.listTools({
+      agent: "code-assistant",
+      server: "everything",
+      tools: [{ name: "get-env", inputSchema: { type: "object", properties: {} } }],
+    });
+    expect(list.tools).toEqual([]);
+    expect(list.hidden.map((h) => h.name)).toEqual(["get-env"]);
+    const request = {
+      principal: { type: "Mcp::Agent", id: "code-assistant" },
+      action: { type: "Mcp::Action", id: "everything/get-env" },
+      resource: { type: "Mcp::Server", id: "everything" },
+      context: { input: {}, session: { requestTime: 1_790_000_000, hourUtc: 12, weekdayUtc: 3 } },
+    };
+    expect((await client.authorize(request)).decision).toBe("deny");
+    const batch = await client.authorizeBatch({ requests: [request, request] });
+    expect(batch.results.map((r) => r.reasons)).toEqual([["forbid-get-env"], ["forbid-get-env"]]);
+  });
+
+  it("decisions reads the record with its filters", async () => {
+    const page = await client.decisions({ agent: "report-bot", limit: 5 });
+    expect(page.cause).toBeUndefined();
+    expect(page.decisions.map((d) => [d.agent, d.tool, d.decision])).toEqual([["report-bot", "read_text_file", "deny"]]);
+  });
+});
+
+describe("the SDK fails closed", () => {
+  it("a 400 is a deny carrying Verdict's error", async () => {
+    const d = await client.callTool({ ...read, agent: "" });
+    expect(d).toMatchObject({ decision: "deny", decisionId: null, cause: { kind: "http", status: 400, error: { code: expect.any(String) } } });
+  });
+
+  it("an unreachable Verdict is a deny, never an exception", async () => {
+    // Port 0 is never listened on, so the connection is refused every time; a port probed free
+    // and released could be taken by another process in between.
+    const c = new VerdictClient({ baseUrl: "http://127.0.0.1:0" });
+    expect((await c.callTool(read)).cause?.kind).toBe("network");
+    const list = await c.listTools({ agent: "a", server: "s", tools: [{ name: "t" }] });
+    expect(list).toMatchObject({ tools: [], hidden: [{ name: "t" }], cause: { kind: "network" } });
+    expect((await c.decisions()).cause?.kind).toBe("network");
+  });
+
+  it("a Verdict slower than the timeout is a deny", async () => {
+    const url = await misbehaving(() => undefined);
+    const started = Date.now();
+    const d = await new VerdictClient({ baseUrl: url, timeout: 200 }).callTool(read);
+    expect(d).toMatchObject({ decision: "deny", cause: { kind: "timeout" } });
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it("an allow that does not match the contract is a deny", async () => {
+    const url = await misbehaving((_, res) => res.writeHead(200, { "content-type": "application/json" }).end('{"decision":"allow"}'));
+    const d = await new VerdictClient({ baseUrl: url }).callTool(read);
+    expect(d).toMatchObject({ decision: "deny", cause: { kind: "invalid-response" } });
+    const batch = await new VerdictClient({ baseUrl: url }).authorizeBatch({ requests: [{ principal: { type: "a", id: "b" }, action: { type: "a", id: "b" }, resource: { type: "a", id: "b" } }] });
+    expect(batch.results).toMatchObject([{ decision: "deny", cause: { kind: "invalid-response" } }]);
+  });
+
+  it("a body that is not JSON is a deny", async () => {
+    const url = await misbehaving((_, res) => res.writeHead(200).end("<html>proxy login</html>"));
+    expect((await new VerdictClient({ baseUrl: url }).callTool(read)).cause).toMatchObject({ kind: "invalid-response" });
+  });
+
+  it("uses an injected fetch, and a fetch that throws is a deny", async () => {
+    const seen: string[] = [];
+    const c = new VerdictClient({
+      baseUrl: "http://verdict.invalid",
+      apiKey: "k-123",
+      fetch: async (input, init) => {
+        seen.push(`${String(input)} ${new Headers(init?.headers).get("authorization")}`);
+        throw new TypeError("boom");
+      },
+    });
+    expect((await c.callTool(read)).cause).toMatchObject({ kind: "network", message: expect.stringContaining("boom") });
+    expect(seen).toEqual(["http://verdict.invalid/v1/mcp/tools/call Bearer k-123"]);
+  });
+});
+
+describe("the SDK imports nothing from the server side", () => {
+  async function bundledFiles(entry: string): Promise<{ files: string[]; external: string[] }> {
+    const result = await build({ entryPoints: [entry], absWorkingDir: ROOT, bundle: true, write: false, metafile: true, platform: "node", format: "esm", packages: "external", logLevel: "silent" });
+    const files = Object.keys(result.metafile.inputs);
+    const external = Object.values(result.metafile.outputs).flatMap((o) => o.imports.filter((i) => i.external).map((i) => i.path));
+    return { files, external: [...new Set(external)] };
+  }
+
+  it("src/sdk bundles only src/sdk, src/contract and the credential verifier, and needs only zod, jose and canonicalize", async () => {
+    const { files, external } = await bundledFiles("src/sdk/index.ts");
+    expect(files).toContain("src/sdk/client.ts");
+    expect(files.filter((f) => !f.startsWith("src/sdk/") && !f.startsWith("src/contract/"))).toEqual(["src/credentials/verify.ts"]);
+    expect(external.sort()).toEqual(["canonicalize", "jose", "node:crypto", "zod"]);
+  });
+
+  it("the MCP middleware bundles only itself, the SDK, the contract and the credential verifier (the MCP SDK is types only)", async () => {
+    const { files, external } = await bundledFiles("src/mcp-middleware/index.ts");
+    expect(files).toContain("src/mcp-middleware/guard.ts");
+    expect(files.filter((f) => !/^src\/(sdk|contract|mcp-middleware)\//.test(f))).toEqual(["src/credentials/verify.ts"]);
+    expect(external.sort()).toEqual(["canonicalize", "jose", "node:crypto"]);
+  });
+});
