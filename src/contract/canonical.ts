@@ -1,14 +1,8 @@
 /**
- * The one hash of a value both sides of the wire compute: Verdict for the decision record's
- * `argumentsSha256` and a credential's `tctx.argumentsSha256`, an MCP server when it checks a
- * credential against the call it receives. Imports nothing from the server side.
+ * `canonicalSha256`, the RFC 8785 hash both sides of the wire compute, defined in `@verdict/sdk`
+ * (`packages/sdk/src/canonical.ts`) and re-exported here for the server.
+ * Only `src/contract/` imports from `packages/`, and only by these relative re-exports: the schemas
+ * are defined once, in `@verdict/sdk`, which imports nothing from the server. (Relative, so that
+ * tsx and the compiled `dist/` both resolve them without a build of the package.)
  */
-import { createHash } from "node:crypto";
-import canonicalize from "canonicalize";
-
-/** SHA-256 (hex) of the RFC 8785 (JSON Canonicalization Scheme) form of a value; `undefined` hashes as `null`. */
-export function canonicalSha256(value: unknown): string {
-  return createHash("sha256")
-    .update(canonicalize(value ?? null) ?? "null")
-    .digest("hex");
-}
+export { canonicalSha256 } from "../../packages/sdk/src/canonical.js";

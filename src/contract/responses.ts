@@ -1,12 +1,15 @@
 /**
- * Answers of the HTTP API that `wire.ts` does not already describe, as zod schemas: health, the
+ * Answers of the HTTP API that the surfaces (`decision.ts`, `decision-log.ts`, `policy-versions.ts`,
+ * `api-keys.ts`) do not already describe, as zod schemas: health, the
  * JWKS, policy-set administration, replay, tool drift and the audit endpoints. They are the
  * source of the response schemas of `GET /openapi.json` (src/http/openapi.ts), and the SDK may
- * parse answers with them. Like `wire.ts`, this module imports nothing from the server side.
+ * parse answers with them. Like those modules, it imports nothing from the server side.
  * Times are ISO 8601 instants as strings, as everywhere on the wire.
  */
 import { z } from "zod";
-import { DecisionError, DecisionRecord, EntityUid, PolicySetSources, PolicySetVersionInfo } from "./wire.js";
+import { DecisionError, EntityUid } from "./decision.js";
+import { DecisionRecord } from "./decision-log.js";
+import { PolicySetSources, PolicySetVersionInfo } from "./policy-versions.js";
 
 /** `GET /healthz` answer: the process is up. */
 export const HealthResponse = z.object({ status: z.literal("ok") });

@@ -1,11 +1,12 @@
 /**
- * Mints per-call credentials (see `verify.ts` for their shape): signed with Verdict's active
- * ES256 key, so anyone holding `/.well-known/jwks.json` can check them.
+ * Mints per-call credentials (their shape: `verifyCallCredential`, re-exported by
+ * `../contract/credential.ts`): signed with Verdict's active ES256 key, so anyone holding
+ * `/.well-known/jwks.json` can check them.
  */
 import { randomUUID } from "node:crypto";
-import type { CallCredential } from "../contract/wire.js";
+import type { CallCredential } from "../contract/decision.js";
 import type { SigningKeys } from "../signing-keys/store.js";
-import { MAX_CREDENTIAL_SECONDS, TXN_TOKEN_TYP, TXN_TOKEN_TYPE, type CallCredentialClaims } from "./verify.js";
+import { MAX_CREDENTIAL_SECONDS, TXN_TOKEN_TYP, TXN_TOKEN_TYPE, type CallCredentialClaims } from "../contract/credential.js";
 
 /** What a credential is minted for: an allowed decision. */
 export interface CredentialSubject {

@@ -9,7 +9,7 @@ import { serve, type ServerType } from "@hono/node-server";
 import { decodeJwt, decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canonicalSha256 } from "../../src/contract/canonical.js";
-import { CallCredentialError, verifyCallCredential } from "../../src/credentials/verify.js";
+import { CallCredentialError, verifyCallCredential } from "@verdict/sdk";
 import { recordHash } from "../../src/decision-log/record.js";
 import { createTestApp, TEST_ISSUER, type TestApp } from "../helpers/app.js";
 

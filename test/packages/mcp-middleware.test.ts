@@ -10,9 +10,9 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { CallToolRequestSchema, ListToolsRequestSchema, McpError } from "@modelcontextprotocol/sdk/types.js";
+import { connectWithVerdict, DENIED_CODE, type GuardEvent } from "@verdict/mcp";
+import { VerdictClient } from "@verdict/sdk";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connectWithVerdict, DENIED_CODE, type GuardEvent } from "../../packages/mcp/src/middleware/index.js";
-import { VerdictClient } from "../../packages/sdk/src/index.js";
 import { EXAMPLE_SCHEMA_DIR, TEST_ADMIN_KEY } from "../helpers/app.js";
 import { startTestVerdict, type TestVerdict } from "../helpers/verdict.js";
 

@@ -2,11 +2,13 @@
  * The thin SDK against a real Verdict over HTTP, and its fail-closed behaviour against real
  * misbehaving HTTP servers (silent, non-JSON, off-contract) and an unreachable port.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { join, relative } from "node:path";
+import { VerdictClient } from "@verdict/sdk";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { VerdictClient } from "../../packages/sdk/src/index.js";
 import { ROOT, TEST_ADMIN_KEY } from "../helpers/app.js";
 import { startTestVerdict, type TestVerdict } from "../helpers/verdict.js";
 
@@ -71,6 +73,24 @@ describe("the SDK against Verdict", () => {
     expect(page.cause).toBeUndefined();
     expect(page.decisions.map((d) => [d.agent, d.tool, d.decision])).toEqual([["report-bot", "read_text_file", "deny"]]);
   });
+
+  it("decisions tells no decisions (no cause) from could not ask (an empty page with the cause)", async () => {
+    const none = await client.decisions({ agent: "nobody-has-asked" });
+    expect(none).toEqual({ decisions: [], nextCursor: null });
+    expect("cause" in none).toBe(false);
+    // A key Verdict does not know: Verdict answers 401, so the record could not be read.
+    const refused = await new VerdictClient({ baseUrl: verdict.url, apiKey: "vk_not-a-key" }).decisions({ agent: "report-bot" });
+    expect(refused).toMatchObject({ decisions: [], nextCursor: null, cause: { kind: "http", status: 401, code: "unauthorized" } });
+    // A pep key may decide but not read the record: 403.
+    const created = await fetch(`${verdict.url}/v1/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "sdk-decisions-pep", role: "pep" }),
+    });
+    const { key } = (await created.json()) as { key: string };
+    const pep = await new VerdictClient({ baseUrl: verdict.url, apiKey: key }).decisions();
+    expect(pep).toMatchObject({ decisions: [], cause: { kind: "http", status: 403, code: "forbidden" } });
+  });
 });
 
 describe("the SDK fails closed", () => {
@@ -125,7 +145,7 @@ describe("the SDK fails closed", () => {
   });
 });
 
-describe("the SDK imports nothing from the server side", () => {
+describe("the packages import nothing from the server side", () => {
   async function bundledFiles(entry: string): Promise<{ files: string[]; external: string[] }> {
     const result = await build({ entryPoints: [entry], absWorkingDir: ROOT, bundle: true, write: false, metafile: true, platform: "node", format: "esm", packages: "external", logLevel: "silent" });
     const files = Object.keys(result.metafile.inputs);
@@ -133,17 +153,39 @@ describe("the SDK imports nothing from the server side", () => {
     return { files, external: [...new Set(external)] };
   }
 
-  it("src/sdk bundles only src/sdk, src/contract and the credential verifier, and needs only zod, jose and canonicalize", async () => {
-    const { files, external } = await bundledFiles("src/sdk/index.ts");
-    expect(files).toContain("src/sdk/client.ts");
-    expect(files.filter((f) => !f.startsWith("src/sdk/") && !f.startsWith("src/contract/"))).toEqual(["src/credentials/verify.ts"]);
+  it("@verdict/sdk bundles only packages/sdk/src, and needs only zod, jose and canonicalize", async () => {
+    const { files, external } = await bundledFiles("packages/sdk/src/index.ts");
+    expect(files).toContain("packages/sdk/src/client.ts");
+    expect(files).toContain("packages/sdk/src/credential.ts");
+    expect(files.filter((f) => !f.startsWith("packages/sdk/src/"))).toEqual([]);
     expect(external.sort()).toEqual(["canonicalize", "jose", "node:crypto", "zod"]);
   });
 
-  it("the MCP middleware bundles only itself, the SDK, the contract and the credential verifier (the MCP SDK is types only)", async () => {
-    const { files, external } = await bundledFiles("src/mcp-middleware/index.ts");
-    expect(files).toContain("src/mcp-middleware/guard.ts");
-    expect(files.filter((f) => !/^src\/(sdk|contract|mcp-middleware)\//.test(f))).toEqual(["src/credentials/verify.ts"]);
-    expect(external.sort()).toEqual(["canonicalize", "jose", "node:crypto"]);
+  it("@verdict/mcp bundles only packages/mcp/src, and takes the SDK as @verdict/sdk (the MCP SDK is types only in the middleware)", async () => {
+    const middleware = await bundledFiles("packages/mcp/src/middleware/index.ts");
+    expect(middleware.files).toContain("packages/mcp/src/middleware/guard.ts");
+    expect(middleware.files.filter((f) => !f.startsWith("packages/mcp/src/middleware/"))).toEqual([]);
+    expect(middleware.external.sort()).toEqual(["@verdict/sdk"]);
+    const gateway = await bundledFiles("packages/mcp/src/gateway/cli.ts");
+    expect(gateway.files).toContain("packages/mcp/src/gateway/gateway.ts");
+    expect(gateway.files.filter((f) => !f.startsWith("packages/mcp/src/"))).toEqual([]);
+    const packages = gateway.external.filter((e) => !e.startsWith("node:")).map((e) => e.match(/^(@[^/]+\/[^/]+|[^/]+)/)![1]);
+    expect([...new Set(packages)].sort()).toEqual(["@modelcontextprotocol/sdk", "@verdict/sdk", "commander", "pino"]);
+  });
+
+  it("the packages declare what they import, and only src/contract/ of the server imports from packages/", () => {
+    const sdk = JSON.parse(readFileSync(join(ROOT, "packages", "sdk", "package.json"), "utf8"));
+    expect(Object.keys(sdk.dependencies).sort()).toEqual(["canonicalize", "jose", "zod"]);
+    const mcp = JSON.parse(readFileSync(join(ROOT, "packages", "mcp", "package.json"), "utf8"));
+    expect(mcp.dependencies["@verdict/sdk"]).toBe(sdk.version);
+    expect(Object.keys(mcp.dependencies).sort()).toEqual(["@verdict/sdk", "commander", "pino"]);
+    expect(Object.keys(mcp.peerDependencies)).toEqual(["@modelcontextprotocol/sdk"]);
+    const importers = readdirSync(join(ROOT, "src"), { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile() && e.name.endsWith(".ts"))
+      .map((e) => join(e.parentPath, e.name))
+      .filter((f) => /from "(\.\.\/)+packages\/|from "@verdict\//.test(readFileSync(f, "utf8")))
+      .map((f) => relative(ROOT, f));
+    expect(importers.length).toBeGreaterThan(0);
+    expect(importers.filter((f) => !f.startsWith("src/contract/"))).toEqual([]);
   });
 });

@@ -16,7 +16,7 @@ import {
   type McpTool,
   type ToolCallRequest,
   type ToolListRequest,
-} from "../../../src/contract/wire.js";
+} from "./wire.js";
 import { failedDecision, publicCause, type FailedDecision, type FailureCause } from "./errors.js";
 import { HttpTransport, type HttpTransportOptions, type Transport, type TransportRequest } from "./transport.js";
 
@@ -31,7 +31,11 @@ export type ToolList =
   | (ToolListResponse & { cause?: undefined })
   | { tools: McpTool[]; hidden: Array<{ name: string; reason: string }>; policySetVersion: null; cause: FailureCause };
 
-/** A page of the decision record, or an empty page with the `cause` when it could not be read. */
+/**
+ * What `decisions()` resolves to. Verdict's page (`cause` undefined; `decisions` may be empty:
+ * no decision matches), or, when Verdict could not be asked or its answer was unusable, an empty
+ * page with the `cause` set. Test `cause`, not the length, to tell "none" from "could not ask".
+ */
 export type DecisionList = (DecisionPage & { cause?: undefined }) | { decisions: []; nextCursor: null; cause: FailureCause };
 
 /**
@@ -100,7 +104,13 @@ export class VerdictClient {
     return { results: request.requests.map(() => failedDecision(cause)) };
   }
 
-  /** `GET /v1/decisions`: the decision record, newest first; follow `nextCursor` for more. */
+  /**
+   * `GET /v1/decisions` (an `auditor` or `admin` key): the decision record, newest first, at most
+   * `query.limit` (default 50) per page; follow `nextCursor` for more. Resolves, never rejects:
+   * to Verdict's page with `cause` undefined (an empty `decisions`: nothing matches), or, when
+   * Verdict could not be asked (timeout, network, non-200 such as a 401 or 403, an answer off the
+   * contract), to `{ decisions: [], nextCursor: null, cause }`.
+   */
   async decisions(query: DecisionQuery = {}): Promise<DecisionList> {
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(query)) if (value !== undefined) params.set(key, String(value));

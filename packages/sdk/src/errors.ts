@@ -2,7 +2,7 @@
  * Why the SDK could not get a decision from Verdict. The SDK never throws for these: it turns
  * each into a deny that carries its cause, so a careless caller cannot turn a failure into an allow.
  */
-import type { ErrorBody } from "../../../src/contract/wire.js";
+import type { ErrorBody } from "./wire.js";
 
 /**
  * The kind of failure:

@@ -1,7 +1,8 @@
 /**
- * Verdict's thin SDK (`verdict/sdk`): a client of the decision API over `fetch`, typed from the
+ * `@verdict/sdk`, Verdict's thin SDK: a client of the decision API over `fetch`, typed from the
  * wire contract, failing closed, and `verifyCallCredential` for MCP servers that receive per-call
- * credentials. It imports nothing from Verdict's server side.
+ * credentials. It depends on zod, jose and canonicalize only, and holds the one definition of the
+ * decision surfaces' wire schemas (`wire.ts`), which Verdict's server re-exports.
  */
 export { VerdictClient, type Decision, type DecisionList, type RequestOptions, type ToolList, type VerdictClientOptions } from "./client.js";
 export {
@@ -11,8 +12,8 @@ export {
   type CallCredentialFailure,
   type ExpectedCall,
   type VerifyCallCredentialOptions,
-} from "../../../src/credentials/verify.js";
-export { failedDecision, type FailedDecision, type FailureCause, type FailureKind } from "./errors.js";
+} from "./credential.js";
+export { failedDecision, publicCause, type FailedDecision, type FailureCause, type FailureKind } from "./errors.js";
 export {
   DEFAULT_TIMEOUT_MS,
   HttpTransport,
@@ -34,4 +35,4 @@ export type {
   ToolCallRequest,
   ToolListRequest,
   ToolListResponse,
-} from "../../../src/contract/wire.js";
+} from "./wire.js";

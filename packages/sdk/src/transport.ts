@@ -2,7 +2,7 @@
  * How the SDK reaches Verdict. A transport sends one JSON request and returns the parsed JSON
  * body of a 200, or the failure; it never throws. `HttpTransport` is the default, over `fetch`.
  */
-import { ErrorBody } from "../../../src/contract/wire.js";
+import { ErrorBody } from "./wire.js";
 import type { FailureCause } from "./errors.js";
 
 /** The outcome of one request: the body of a 200, or why there is none. */

@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 /**
  * The `verdict-mcp` command: an MCP gateway that asks Verdict before every tool call.
  *

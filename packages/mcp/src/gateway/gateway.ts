@@ -7,8 +7,7 @@
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import pino, { type Logger } from "pino";
 import { bearerToken, ToolGuard, type GuardOptions } from "../middleware/guard.js";
-import { VerdictClient } from "../../../sdk/src/client.js";
-import type { HttpTransportOptions } from "../../../sdk/src/transport.js";
+import { VerdictClient, type HttpTransportOptions } from "@verdict/sdk";
 import { bridge, type Bridge } from "./bridge.js";
 import { listenHttp, type HttpListenOptions } from "./http.js";
 import { upstreamTransport, type Upstream } from "./upstream.js";

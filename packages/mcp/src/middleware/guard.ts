@@ -6,15 +6,20 @@
  * the JSON-RPC answers for a denied `tools/call` or `tools/list`.
  */
 import type { MessageExtraInfo } from "@modelcontextprotocol/sdk/types.js";
-import type { McpTool, Task } from "../../../../src/contract/wire.js";
 import {
   CallCredentialError,
+  publicCause,
   verifyCallCredential,
   type CallCredentialFailure,
+  type Decision,
+  type FailureCause,
+  type McpTool,
+  type RequestOptions,
+  type Task,
+  type ToolList,
+  type VerdictClient,
   type VerifyCallCredentialOptions,
-} from "../../../../src/credentials/verify.js";
-import type { Decision, RequestOptions, ToolList, VerdictClient } from "../../../sdk/src/client.js";
-import { publicCause, type FailureCause } from "../../../sdk/src/errors.js";
+} from "@verdict/sdk";
 
 /**
  * `_meta` keys a client may set on `tools/call` and `tools/list` params (MCP 2025-06-18

@@ -1,6 +1,7 @@
 /**
- * Verdict's MCP middleware (`verdict/mcp-middleware`): Verdict in front of an MCP server built
- * with `@modelcontextprotocol/sdk` (a peer dependency: only its types are used here).
+ * `@verdict/mcp`'s middleware: Verdict in front of an MCP server built with
+ * `@modelcontextprotocol/sdk` (a peer dependency: only its types are used here), and the
+ * credential verifier of `@verdict/sdk`, re-exported.
  */
 export {
   bearerToken,
@@ -24,6 +25,6 @@ export {
   type CallCredentialFailure,
   type ExpectedCall,
   type VerifyCallCredentialOptions,
-} from "../../../../src/credentials/verify.js";
+} from "@verdict/sdk";
 export { ToolCallInterceptor, type ToClient, type ToServer } from "./interceptor.js";
 export { connectWithVerdict, guardTransport, type Connectable } from "./transport.js";

@@ -1,7 +1,8 @@
 /**
  * `verifyCallCredential`: what an MCP server runs to refuse a tool call whose per-call credential
- * does not match it exactly. Depends on `jose` and the shared argument hash only (no server
- * code), so the SDK and the MCP middleware re-export it.
+ * does not match it exactly. Depends on `jose` and the shared argument hash only; `@verdict/mcp`
+ * re-exports it, and the server takes its constants from it (`src/contract/credential.ts`) to
+ * mint what it checks.
  *
  * The credential is a JWT shaped after the OAuth Transaction Tokens draft
  * (draft-ietf-oauth-transaction-tokens §4): header `typ: txntoken+jwt`, `alg: ES256`; claims
@@ -10,7 +11,7 @@
  * (at most 60 s after `iat`), and `tctx` (the transaction context: `tool`, `argumentsSha256`, `task`).
  */
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import { canonicalSha256 } from "../contract/canonical.js";
+import { canonicalSha256 } from "./canonical.js";
 
 /** JWT `typ` header of a Transaction Token. */
 export const TXN_TOKEN_TYP = "txntoken+jwt";

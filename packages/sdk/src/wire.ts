@@ -1,7 +1,10 @@
 /**
- * The wire contract of Verdict's HTTP API (DESIGN.md "Wire contract"), as zod schemas.
- * The server validates every request body with these, and the SDK types its calls from them;
- * this module imports nothing from the server side.
+ * The wire contract of Verdict's decision API (DESIGN.md "Wire contract"), as zod schemas: the
+ * bodies and answers of `POST /v1/mcp/tools/call`, `/v1/mcp/tools/list`, `/v1/authorize`
+ * (and `/batch`), the page of `GET /v1/decisions` and the error body of every non-200. They are
+ * defined here, once: the SDK types its calls and checks Verdict's answers with them, and the
+ * server validates its request bodies with the same schemas (re-exported by its `src/contract/`).
+ * This module depends on zod and `limits.ts` only.
  */
 import { z } from "zod";
 import { BATCH_MAX, boundedString, ENTITIES_MAX, ID_MAX, isCleanString, KIND_MAX, PARENTS_MAX, TOOLS_MAX, TYPE_MAX } from "./limits.js";
@@ -144,7 +147,7 @@ export type AuthorizeBatchRequest = z.input<typeof AuthorizeBatchRequest>;
  * A per-call credential: a JWT in the shape of the OAuth Transaction Tokens draft
  * (draft-ietf-oauth-transaction-tokens, header `typ: txntoken+jwt`), signed by Verdict, bound to
  * one server, one tool, the SHA-256 of the canonical arguments and the task; it expires within
- * 60 s. An MCP server checks it with `verifyCallCredential` (`src/credentials/verify.ts`).
+ * 60 s. An MCP server checks it with `verifyCallCredential` (`credential.ts`).
  */
 export const CallCredential = z.object({
   token: z.string(),
@@ -246,8 +249,8 @@ export type DecisionRecord = z.infer<typeof DecisionRecord>;
  * The filters of the decision search, shared by `GET /v1/decisions`, `/v1/decisions/export` and
  * `/v1/decisions/stats`. `since`/`until` are ISO 8601 instants; `until` is exclusive.
  * `caller`, `requestId`, `traceId`, `kind` and `policySetVersion` extend DESIGN.md's list. Argument content
- * is searched with `arg.<path>=<substring>` parameters (see {@link ArgumentFilter}), which this
- * object does not list because their names vary.
+ * is searched with `arg.<path>=<substring>` query parameters, which this object does not list
+ * because their names vary.
  */
 export const DecisionFilters = z.object({
   agent: z.string().optional(),
@@ -268,17 +271,6 @@ export const DecisionFilters = z.object({
 });
 export type DecisionFilters = z.input<typeof DecisionFilters>;
 
-/**
- * An argument-content filter, from the query parameter `arg.<path>=<substring>`: the value at
- * `path` (JSON object keys, or array indices, separated by `.`) of the recorded arguments, as
- * text, contains `contains` (case-sensitive). `arg.path=/etc` matches `{"path": "/etc/passwd"}`;
- * `arg.headers.host=example` matches `{"headers": {"host": "api.example.com"}}`.
- */
-export interface ArgumentFilter {
-  path: string[];
-  contains: string;
-}
-
 /** `GET /v1/decisions` query: the filters, a page size and a cursor. */
 export const DecisionQuery = DecisionFilters.extend({
   limit: z.coerce.number().int().min(1).max(1000).default(50),
@@ -286,38 +278,7 @@ export const DecisionQuery = DecisionFilters.extend({
 });
 export type DecisionQuery = z.input<typeof DecisionQuery>;
 
-/** `GET /v1/decisions/export` query: the filters and a format (JSON Lines or CSV). */
-export const DecisionExportQuery = DecisionFilters.extend({
-  format: z.enum(["jsonl", "csv"]).default("jsonl"),
-});
-export type DecisionExportQuery = z.input<typeof DecisionExportQuery>;
-
-/**
- * `GET /v1/decisions/stats` query: the filters, a bucket width and how many top entries to list.
- * Without `since`, the window is the last 24 hours (`bucket=hour`) or 30 days (`bucket=day`).
- */
-export const DecisionStatsQuery = DecisionFilters.extend({
-  bucket: z.enum(["hour", "day"]).default("hour"),
-  top: z.coerce.number().int().min(1).max(100).default(10),
-});
-export type DecisionStatsQuery = z.input<typeof DecisionStatsQuery>;
-
-const Counts = { allow: z.number(), deny: z.number() };
-
-/** `GET /v1/decisions/stats` answer: counts over time buckets and the most denied tools, agents and users. */
-export const DecisionStats = z.object({
-  bucket: z.enum(["hour", "day"]),
-  since: z.string(),
-  until: z.string(),
-  totals: z.object(Counts),
-  /** Every bucket of the window, oldest first, zeros included (start instant of each bucket). */
-  series: z.array(z.object({ time: z.string(), ...Counts })),
-  tools: z.array(z.object({ server: z.string(), tool: z.string(), ...Counts })),
-  agents: z.array(z.object({ agent: z.string(), ...Counts })),
-  users: z.array(z.object({ user: z.string().nullable(), ...Counts })),
-});
-export type DecisionStats = z.infer<typeof DecisionStats>;
-
+/** `GET /v1/decisions` answer: recorded decisions, newest first, and the cursor of the next page (null: no more). */
 export const DecisionPage = z.object({ decisions: z.array(DecisionRecord), nextCursor: z.string().nullable() });
 export type DecisionPage = z.infer<typeof DecisionPage>;
 
@@ -326,82 +287,3 @@ export const ErrorBody = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
 });
 export type ErrorBody = z.infer<typeof ErrorBody>;
-
-/**
- * The files of a policy set, as text (`POST /v1/policy-sets`): `*.cedarschema` files by path,
- * pinned catalogs by server id, `*.cedar` files by path, `entities.json` and `links.json`.
- */
-export const PolicySetSources = z.object({
-  schema: z.record(z.string(), z.string()),
-  catalogs: z.record(z.string(), z.string()),
-  policies: z.record(z.string(), z.string()),
-  entities: z.string().nullable(),
-  links: z.string().optional(),
-});
-export type PolicySetSources = z.infer<typeof PolicySetSources>;
-
-/** `POST /v1/policy-sets` body: publish a version (validated; not activated). */
-export const PublishRequest = z.object({ sources: PolicySetSources, message: z.string().max(2_000).optional() });
-export type PublishRequest = z.input<typeof PublishRequest>;
-
-/** A published version (`GET /v1/policy-sets` items, and the answer to publish and edits). */
-export const PolicySetVersionInfo = z.object({
-  version: z.string(),
-  publishedAt: z.string(),
-  publishedBy: z.string().nullable(),
-  parent: z.string().nullable(),
-  message: z.string().nullable(),
-  active: z.boolean(),
-});
-export type PolicySetVersionInfo = z.infer<typeof PolicySetVersionInfo>;
-
-const policyId = z.string().regex(/^[A-Za-z0-9_.:-]{1,128}$/, "letters, digits and _ . : - only (at most 128)");
-
-/** `POST /v1/policy-sets/{version}/templates` body: a new version with this Cedar template added. */
-export const TemplateRequest = z.object({ id: policyId, text: z.string().min(1).max(64_000), message: z.string().max(2_000).optional() });
-export type TemplateRequest = z.input<typeof TemplateRequest>;
-
-/** `POST /v1/policy-sets/{version}/links` body: a new version with this template-linked policy. */
-export const LinkRequest = z.object({
-  templateId: z.string().min(1),
-  id: policyId,
-  principal: EntityUid.optional(),
-  resource: EntityUid.optional(),
-  message: z.string().max(2_000).optional(),
-});
-export type LinkRequest = z.input<typeof LinkRequest>;
-
-/** `POST /v1/policy-sets/{version}/replay` body. `until` is exclusive. */
-export const ReplayRequest = z.object({
-  since: z.iso.datetime({ offset: true }).optional(),
-  until: z.iso.datetime({ offset: true }).optional(),
-  examples: z.number().int().min(0).max(100).default(10),
-});
-export type ReplayRequest = z.input<typeof ReplayRequest>;
-
-/** The role of an API key: what its holder may call (see README "Security"). */
-export const ApiKeyRole = z.enum(["pep", "auditor", "policy-admin", "metrics", "admin"]);
-export type ApiKeyRole = z.infer<typeof ApiKeyRole>;
-
-/** `POST /v1/keys` body. */
-export const ApiKeyCreateRequest = z.object({ name: z.string().min(1).max(128), role: ApiKeyRole });
-export type ApiKeyCreateRequest = z.infer<typeof ApiKeyCreateRequest>;
-
-/** An API key as listed: never the key, only its first characters (`prefix`). */
-export const ApiKeyInfo = z.object({
-  id: z.string(),
-  name: z.string(),
-  role: ApiKeyRole,
-  prefix: z.string(),
-  createdAt: z.string(),
-  revokedAt: z.string().nullable(),
-});
-export type ApiKeyInfo = z.infer<typeof ApiKeyInfo>;
-
-/** `POST /v1/keys` answer: the key itself, shown this once. */
-export const ApiKeyCreated = ApiKeyInfo.extend({ key: z.string() });
-export type ApiKeyCreated = z.infer<typeof ApiKeyCreated>;
-
-/** `GET /v1/keys` answer. */
-export const ApiKeyList = z.object({ keys: z.array(ApiKeyInfo) });
-export type ApiKeyList = z.infer<typeof ApiKeyList>;
