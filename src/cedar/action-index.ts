@@ -9,9 +9,9 @@
  *
  * This module is pure (no wasm): it computes, for each action of a schema, the policies that can
  * apply and a reduced schema that validates and evaluates that action's requests exactly as the
- * full schema does. `engine/cedar.ts` preparses both and routes each request.
+ * full schema does. `./engine.ts` preparses both and routes each request.
  */
-import type { SchemaAction, SchemaJson, SchemaNamespace } from "./engine.js";
+import type { SchemaAction, SchemaJson, SchemaNamespace } from "./types.js";
 
 /** An entity uid as Cedar policy JSON writes it (`{type, id}` or `{__entity: {type, id}}`). */
 type UidJson = { type: string; id: string } | { __entity: { type: string; id: string } };

@@ -1,308 +1,27 @@
 /**
- * Verdict's only door to the Cedar engine (`@cedar-policy/cedar-wasm`). Everything else in
- * Verdict speaks the small types below; nothing else imports the wasm package.
- *
- * Policies and schema are preparsed once per policy-set version (cedar-wasm's
- * `preparsePolicySet` / `preparseSchema`), and each decision then goes through
- * `statefulIsAuthorized`, which re-parses only the request, context and entity slice.
+ * The prepared engine: a policy set and its schema preparsed once inside cedar-wasm
+ * (`preparsePolicySet` / `preparseSchema`), each decision then going through
+ * `statefulIsAuthorized`, which re-parses only the request, context and entity slice; and
+ * Verdict's fail-closed rule over Cedar's answer (DESIGN.md "Fail closed, whatever Cedar does";
+ * the reason codes are those of `src/contract/reasons.ts`).
  */
-import { createRequire } from "node:module";
-import { setFlagsFromString } from "node:v8";
-import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads";
-import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
+import { REASONS } from "../contract/reasons.js";
 import { actionKey, attributesRead, isActionType, planByAction, type PolicyShape } from "./action-index.js";
-
-// Node 20 (V8 11.3) aborts the whole process ("Fatal error: unreachable code" in
-// Deoptimizer::DoComputeBuiltinContinuation) when optimized code that inlined a call into
-// cedar-wasm deoptimizes: seen within seconds of load in the server, in tests and in the
-// benchmark, and in about half the runs of the 7,809-test Cedar corpus. Not inlining JS-to-Wasm
-// calls avoids that frame kind (no crash since, in 20,000-request load runs and full corpus runs);
-// it is set before any code calling the engine is optimized, and costs nothing measurable.
-setFlagsFromString("--no-turbo-inline-js-wasm-calls");
-
-/** A Cedar entity uid in JSON form (Cedar JSON entity format, `{"type": "Mcp::Agent", "id": "x"}`). */
-export interface EntityUid {
-  type: string;
-  id: string;
-}
-
-/** A Cedar entity in Cedar's entity JSON format. */
-export interface Entity {
-  uid: EntityUid;
-  attrs: Record<string, unknown>;
-  parents: EntityUid[];
-  tags?: Record<string, unknown>;
-}
-
-/** A Cedar schema in JSON form: namespace name to namespace definition. */
-export type SchemaJson = Record<string, SchemaNamespace>;
-/** One namespace of a {@link SchemaJson} (Cedar schema JSON format). */
-export interface SchemaNamespace {
-  commonTypes?: Record<string, CedarType>;
-  entityTypes: Record<string, unknown>;
-  actions: Record<string, SchemaAction>;
-  annotations?: Record<string, string>;
-}
-/** An action declaration in Cedar schema JSON. */
-export interface SchemaAction {
-  memberOf?: Array<{ id: string; type?: string }>;
-  appliesTo?: { principalTypes: string[]; resourceTypes: string[]; context?: CedarType };
-  annotations?: Record<string, string>;
-}
-/** A type in Cedar schema JSON (`{"type": "String"}`, `{"type": "Record", "attributes": ...}`, ...). */
-export interface CedarType {
-  type: string;
-  name?: string;
-  element?: CedarType;
-  attributes?: Record<string, CedarType & { required?: boolean }>;
-  additionalAttributes?: boolean;
-  required?: boolean;
-}
-
-/** One Cedar request: principal, action, resource, context (Cedar JSON values) and the entities it may see. */
-export interface CedarRequest {
-  principal: EntityUid;
-  action: EntityUid;
-  resource: EntityUid;
-  context: Record<string, unknown>;
-  entities: Entity[];
-}
-
-/** An error kept with a decision: the policy it came from (null for request-level errors) and Cedar's message. */
-export interface DecisionError {
-  policyId: string | null;
-  message: string;
-}
-
-/** What the engine answered: the decision, its determining policies (or a reason code), and its errors. */
-export interface EngineDecision {
-  decision: "allow" | "deny";
-  /**
-   * Determining policies (Cedar `diagnostics.reason`), or, under Verdict's semantics, one of the
-   * reason codes below followed by policy ids: never empty for a deny.
-   */
-  reasons: string[];
-  errors: DecisionError[];
-}
-
-/**
- * Reason of a deny made because a `forbid` errored (Cedar would have skipped it); the errored
- * forbids' ids follow it in `reasons`, sorted. See {@link PreparedEngine.authorize}.
- */
-export const FORBID_ERRORED = "verdict:forbid-errored";
-/** Reason of a deny that no policy determined: no permit was satisfied (Cedar's default deny). */
-export const NO_PERMIT = "verdict:no-permit";
-/** Reason of a deny because Cedar could not evaluate the request at all (invalid request, context or entities). */
-export const EVALUATION_FAILED = "verdict:evaluation-failed";
-/** The reason codes the engine itself gives (as opposed to Verdict's checks before Cedar). */
-export const ENGINE_REASONS: ReadonlySet<string> = new Set([FORBID_ERRORED, NO_PERMIT, EVALUATION_FAILED]);
-
-/**
- * Which rules decide.
- * - `verdict` (the default, every decision Verdict serves): fail closed. When a policy that
- *   errored is a `forbid` (or a policy whose effect the engine does not know), the answer is
- *   `deny`; an errored `permit` does not count (Cedar's rule); a deny always has a reason.
- * - `cedar`: Cedar's own answer unchanged (an erroring forbid is skipped, so a permit can still
- *   allow; a default deny has no reasons). Only the Cedar conformance runner uses it.
- */
-export type EngineSemantics = "verdict" | "cedar";
-
-/** A problem found while parsing or validating Cedar sources. */
-export interface CedarIssue {
-  policyId?: string;
-  message: string;
-  help?: string | null;
-  /** Byte offsets into the policy's own text, when Cedar gives them. */
-  start?: number;
-  end?: number;
-}
-
-/** Thrown when Cedar text or JSON cannot be parsed. `issues` lists what Cedar said. */
-export class CedarParseError extends Error {
-  constructor(
-    message: string,
-    readonly issues: CedarIssue[],
-  ) {
-    super(message);
-    this.name = "CedarParseError";
-  }
-}
-
-type Detailed = { message: string; help?: string | null; sourceLocations?: Array<{ start: number; end: number }> };
-
-function toIssues(errors: Detailed[], policyId?: string): CedarIssue[] {
-  return errors.map((e) => ({
-    policyId,
-    message: e.message,
-    help: e.help ?? null,
-    start: e.sourceLocations?.[0]?.start,
-    end: e.sourceLocations?.[0]?.end,
-  }));
-}
+import {
+  CedarParseError,
+  type CedarRequest,
+  type DecisionError,
+  type EngineDecision,
+  type EngineSemantics,
+  type EntityUid,
+  type PolicySetInput,
+  type SchemaJson,
+} from "./types.js";
+import { cedar, toCedarPolicySet, toIssues } from "./wasm.js";
 
 /** The Cedar language and SDK version in use (e.g. `4.13.0`). */
 export function cedarVersion(): string {
   return cedar.getCedarVersion();
-}
-
-/**
- * Converts a schema in Cedar's human-readable syntax to Cedar schema JSON.
- * @throws CedarParseError with Cedar's messages when the text does not parse
- */
-export function schemaTextToJson(text: string): SchemaJson {
-  const answer = cedar.schemaToJson(text);
-  if (answer.type === "failure") throw new CedarParseError("schema does not parse", toIssues(answer.errors));
-  return answer.json as unknown as SchemaJson;
-}
-
-/** Cedar source of one policy or template, as it appears in a policy file. */
-export interface PolicySource {
-  text: string;
-  /** Annotations (`@id("...")` and others) parsed from the policy. */
-  annotations: Record<string, string>;
-  isTemplate: boolean;
-  /** The policy in Cedar's policy JSON form (as `policyToJson` / `templateToJson` give it). */
-  json: unknown;
-}
-
-/**
- * Policy files of at least this many characters (256 Ki, about 1,300 policies) are split in a
- * short-lived worker thread (see {@link policySetTextToPartsInWorker}).
- */
-export const SPLIT_IN_WORKER_CHARS = 256 * 1024;
-/** How long a load waits for the split worker before it fails, in ms. */
-const SPLIT_WORKER_TIMEOUT_MS = 120_000;
-
-/**
- * The split worker, as an eval'd CommonJS script so that it runs the same under tsx, vitest and
- * compiled JavaScript (a worker file would need each one's loader). It loads its own instance of
- * cedar-wasm's Node build, splits, posts the answer and wakes the waiting thread.
- */
-const SPLIT_WORKER_SOURCE = `
-const { workerData } = require("node:worker_threads");
-const { cedarPath, text, port, signal } = workerData;
-let answer;
-try {
-  answer = require(cedarPath).policySetTextToParts(text);
-} catch (e) {
-  answer = { type: "failure", errors: [{ message: "the policy split worker failed: " + String(e) }] };
-}
-port.postMessage(answer);
-Atomics.store(signal, 0, 1);
-Atomics.notify(signal, 0);
-`;
-
-/**
- * cedar-wasm's `policySetTextToParts`, run in a worker thread that is then ended. Why: parsing a
- * file of 10,000 policies (2 MiB) grows the engine's wasm memory by about 113 MiB, and wasm
- * memory never shrinks, so the serving process would keep that peak for its lifetime (measured
- * by `npm run bench:engine`). The worker's wasm instance, and its memory, go with the worker;
- * the serving process then only holds the preparsed policies. Synchronous like the rest of the
- * load: the calling thread blocks (`Atomics.wait`) until the worker answers.
- * @returns the same answer as `policySetTextToParts`; a failure when the worker fails or does
- *   not answer within 120 s
- */
-function policySetTextToPartsInWorker(text: string): cedar.PolicySetTextToPartsAnswer {
-  const signal = new Int32Array(new SharedArrayBuffer(4));
-  const { port1, port2 } = new MessageChannel();
-  const cedarPath = createRequire(import.meta.url).resolve("@cedar-policy/cedar-wasm/nodejs");
-  const worker = new Worker(SPLIT_WORKER_SOURCE, { eval: true, workerData: { cedarPath, text, port: port2, signal }, transferList: [port2] });
-  try {
-    Atomics.wait(signal, 0, 0, SPLIT_WORKER_TIMEOUT_MS);
-    const received = receiveMessageOnPort(port1);
-    if (!received) {
-      const message = `the policy split worker did not answer within ${SPLIT_WORKER_TIMEOUT_MS / 1000} s`;
-      return { type: "failure", errors: [{ message, help: null, code: null, url: null, severity: null }] };
-    }
-    return received.message as cedar.PolicySetTextToPartsAnswer;
-  } finally {
-    port1.close();
-    void worker.terminate();
-  }
-}
-
-/**
- * Splits the text of one `.cedar` file into its policies and templates, in file order.
- * @param options.inWorker split in a short-lived worker thread (default: when the text has at
- *   least {@link SPLIT_IN_WORKER_CHARS} characters); the answer is the same either way
- * @throws CedarParseError naming Cedar's parse errors (offsets are into `text`)
- */
-export function splitPolicies(text: string, options: { inWorker?: boolean } = {}): PolicySource[] {
-  const inWorker = options.inWorker ?? text.length >= SPLIT_IN_WORKER_CHARS;
-  const parts = inWorker ? policySetTextToPartsInWorker(text) : cedar.policySetTextToParts(text);
-  if (parts.type === "failure") throw new CedarParseError("policies do not parse", toIssues(parts.errors));
-  const out: PolicySource[] = [];
-  for (const [list, isTemplate] of [
-    [parts.policies, false],
-    [parts.policy_templates, true],
-  ] as const) {
-    for (const p of list) {
-      const json = isTemplate ? cedar.templateToJson(p) : cedar.policyToJson(p);
-      if (json.type === "failure") throw new CedarParseError("policy does not parse", toIssues(json.errors));
-      out.push({ text: p, annotations: (json.json.annotations ?? {}) as Record<string, string>, isTemplate, json: json.json });
-    }
-  }
-  return out;
-}
-
-/** A template link: a template id, the new policy id, and the slot values (`?principal`, `?resource`). */
-export interface TemplateLink {
-  templateId: string;
-  newId: string;
-  values: Record<string, EntityUid>;
-}
-
-/** A policy set as Cedar takes it: static policies and templates by id, and template links. */
-export interface PolicySetInput {
-  policies: Record<string, string>;
-  templates?: Record<string, string>;
-  links?: TemplateLink[];
-}
-
-function toCedarPolicySet(set: PolicySetInput): cedar.PolicySet {
-  return {
-    staticPolicies: set.policies,
-    templates: set.templates ?? {},
-    templateLinks: (set.links ?? []).map((l) => ({ templateId: l.templateId, newId: l.newId, values: l.values })),
-  };
-}
-
-/**
- * Validates a policy set against a schema in Cedar's strict mode.
- * @returns the validation errors (empty when the set is valid) and warnings
- * @throws CedarParseError when the schema or the policies do not parse at all
- */
-export function validatePolicySet(schema: SchemaJson, set: PolicySetInput): { errors: CedarIssue[]; warnings: CedarIssue[] } {
-  const answer = cedar.validate({
-    schema: schema as cedar.Schema,
-    policies: toCedarPolicySet(set),
-    validationSettings: { mode: "strict" },
-  });
-  if (answer.type === "failure") throw new CedarParseError("policy set cannot be validated", toIssues(answer.errors));
-  const errors = answer.validationErrors.flatMap((e) => toIssues([e.error], e.policyId));
-  const warnings = [
-    ...answer.validationWarnings.flatMap((e) => toIssues([e.error], e.policyId)),
-    ...toIssues(answer.otherWarnings),
-  ];
-  return { errors, warnings };
-}
-
-/**
- * Checks entities against a schema (types, attributes, parents), as Cedar would at evaluation.
- * @returns Cedar's issues; empty when the entities are valid
- */
-export function checkEntities(schema: SchemaJson, entities: Entity[]): CedarIssue[] {
-  const answer = cedar.checkParseEntities({ entities: entities as cedar.Entities, schema: schema as cedar.Schema });
-  return answer.type === "failure" ? toIssues(answer.errors) : [];
-}
-
-/**
- * Checks that a context is valid for an action under a schema.
- * @returns Cedar's issues; empty when the context is valid
- */
-export function checkContext(schema: SchemaJson, action: EntityUid, context: Record<string, unknown>): CedarIssue[] {
-  const answer = cedar.checkParseContext({ context: context as cedar.Context, schema: schema as cedar.Schema, action });
-  return answer.type === "failure" ? toIssues(answer.errors) : [];
 }
 
 let engineCounter = 0;
@@ -311,13 +30,13 @@ let engineCounter = 0;
 export interface PreparedEngineOptions {
   /**
    * Route each request to the policies its action can match and a schema reduced to that action
-   * (default true; see `engine/action-index.ts`). Off, every request goes to the whole set and
+   * (default true; see `./action-index.ts`). Off, every request goes to the whole set and
    * schema: the plain path, which the fast path must always agree with.
    */
   actionIndex?: boolean;
   /**
    * The JSON form of policies and templates by id, when the caller already has it (from
-   * {@link splitPolicies}): converting 10,000 policies again costs seconds.
+   * `splitPolicies`): converting 10,000 policies again costs seconds.
    */
   policyJson?: ReadonlyMap<string, unknown>;
   /**
@@ -361,17 +80,17 @@ function requestFields(request: CedarRequest) {
  * named; `verdict:evaluation-failed` as its reason unless Cedar's own semantics are asked for.
  */
 function failedEvaluation(messages: string[], semantics: EngineSemantics): EngineDecision {
-  return { decision: "deny", reasons: semantics === "cedar" ? [] : [EVALUATION_FAILED], errors: messages.map((message) => ({ policyId: null, message })) };
+  return { decision: "deny", reasons: semantics === "cedar" ? [] : [REASONS.evaluationFailed], errors: messages.map((message) => ({ policyId: null, message })) };
 }
 
 /**
  * Verdict's rule over Cedar's answer (DESIGN.md "Fail closed, whatever Cedar does"):
  * - a policy that errored and is not known to be a permit is a forbid that could not say no, so
- *   the answer is `deny` with {@link FORBID_ERRORED} and those policies' ids (sorted), errors kept;
+ *   the answer is `deny` with `verdict:forbid-errored` and those policies' ids (sorted), errors kept;
  *   unless Cedar already denied because a forbid was satisfied: that forbid determined the deny
  *   whatever the errored one would have said, and stays the reason;
  * - an errored permit is not counted (Cedar's own rule);
- * - a deny that no policy determined names {@link NO_PERMIT}, so `reasons` is never empty.
+ * - a deny that no policy determined names `verdict:no-permit`, so `reasons` is never empty.
  * Cedar's answers are `allow` only when some permit is satisfied and no forbid is, so `allow`
  * with an errored forbid is exactly the case cedar-policy/cedar#2428 lets through.
  */
@@ -383,8 +102,8 @@ function failClosed<D extends "allow" | "deny" | null>(
 ): { decision: D | "deny"; reasons: string[]; errors: DecisionError[] } {
   const errored = new Set<string>();
   for (const e of errors) if (e.policyId !== null && !permits.has(e.policyId)) errored.add(e.policyId);
-  if (errored.size && !(decision === "deny" && reasons.length)) return { decision: "deny", reasons: [FORBID_ERRORED, ...[...errored].sort()], errors };
-  if (decision === "deny" && reasons.length === 0) return { decision, reasons: [NO_PERMIT], errors };
+  if (errored.size && !(decision === "deny" && reasons.length)) return { decision: "deny", reasons: [REASONS.forbidErrored, ...[...errored].sort()], errors };
+  if (decision === "deny" && reasons.length === 0) return { decision, reasons: [REASONS.noPermit], errors };
   return { decision, reasons, errors };
 }
 
@@ -446,7 +165,7 @@ export class PreparedEngine {
 
   /**
    * @param schema the full schema (base types plus tool actions); null for schema-less sets
-   * @param set the policy set; it must already have passed {@link validatePolicySet}
+   * @param set the policy set; it must already have passed `validatePolicySet`
    * @param options `slot`: share one cache entry (see {@link PreparedEngineOptions})
    * @throws CedarParseError when Cedar cannot preparse the schema or the policies
    */

@@ -1,4 +1,4 @@
-import type { PolicySet } from "./load.js";
+import type { PolicySet } from "./policy-set.js";
 import { VerdictError } from "../http/errors.js";
 
 /**

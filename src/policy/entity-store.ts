@@ -1,4 +1,4 @@
-import type { Entity, EntityUid } from "../cedar/engine.js";
+import type { Entity, EntityUid } from "../cedar/types.js";
 
 /** `Type::"id"` form of a uid, used as a map key. */
 export function uidKey(uid: EntityUid): string {

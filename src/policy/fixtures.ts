@@ -16,18 +16,18 @@
  * (`["verdict:no-permit"]` for the default deny, `["verdict:forbid-errored", "<forbid id>"]`
  * for a deny made because a forbid errored). `[]`, the spelling of the default deny before
  * `verdict:no-permit` existed, is read as `["verdict:no-permit"]`. A fixture is evaluated
- * exactly as the endpoint evaluates a call (the fail-closed rule of `engine/cedar.ts`
+ * exactly as the endpoint evaluates a call (the fail-closed rule of `src/cedar/engine.ts`
  * included), but nothing is recorded. `verdict test` and the test suite both run fixtures
  * through this module.
  */
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { ToolCallRequest } from "../contract/wire.js";
-import { NO_PERMIT } from "../cedar/engine.js";
+import { ToolCallRequest } from "../contract/decision.js";
+import { REASONS } from "../contract/reasons.js";
 import { parseStrictJson } from "../http/json.js";
 import { evaluateToolCall } from "../pdp/tool-call.js";
-import type { PolicySet } from "./load.js";
+import type { PolicySet } from "./policy-set.js";
 
 /** The two fixture folders and the decision each one expects. */
 export const FIXTURE_FOLDERS = { ALLOW: "allow", DENY: "deny" } as const;
@@ -107,7 +107,7 @@ export function loadFixtures(dir: string): PolicyFixture[] {
         decision,
         call: parsed.data.call,
         // `[]` was how a fixture said "the default deny" before the engine named it.
-        reasons: parsed.data.reasons?.length === 0 ? [NO_PERMIT] : parsed.data.reasons,
+        reasons: parsed.data.reasons?.length === 0 ? [REASONS.noPermit] : parsed.data.reasons,
       });
     }
   }

@@ -6,7 +6,8 @@
 import { watch, type FSWatcher } from "node:fs";
 import type { Logger } from "pino";
 import type { ActivePolicySet } from "./active.js";
-import { loadPolicySet, PolicySetError } from "./load.js";
+import { loadPolicySet } from "./build.js";
+import { PolicySetError } from "./issues.js";
 
 /** A running watcher. */
 export interface PolicyWatcher {

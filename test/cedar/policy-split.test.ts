@@ -1,6 +1,6 @@
 /**
  * Large policy files are split in a short-lived worker thread (`splitPolicies` in
- * `src/engine/cedar.ts`) so the serving process does not keep the parse's wasm memory peak.
+ * `src/cedar/policies.ts`, the worker in `src/cedar/split-worker.ts`) so the serving process does not keep the parse's wasm memory peak.
  * The worker must give exactly what the in-process split gives: the same policies, templates,
  * annotations and policy JSON in the same order, and the same parse errors at the same offsets.
  * And a file above the threshold must load into a policy set that decides like any other.
@@ -9,8 +9,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, cpSync } from "node:f
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { CedarParseError, SPLIT_IN_WORKER_CHARS, splitPolicies } from "../../src/cedar/engine.js";
-import { loadPolicySet } from "../../src/policy/load.js";
+import { splitPolicies } from "../../src/cedar/policies.js";
+import { SPLIT_IN_WORKER_CHARS } from "../../src/cedar/split-worker.js";
+import { CedarParseError } from "../../src/cedar/types.js";
+import { loadPolicySet } from "../../src/policy/build.js";
 import { evaluateToolCall } from "../../src/pdp/tool-call.js";
 import { EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR } from "../helpers/app.js";
 

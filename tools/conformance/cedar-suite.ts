@@ -1,6 +1,6 @@
 /**
  * Runs Cedar's own integration tests (cedar-policy/cedar-integration-tests: the hand-written
- * tests and the generated corpus) through Verdict's engine adapter (`src/engine/cedar.ts`), so
+ * tests and the generated corpus) through Verdict's engine adapter (`src/cedar/`), so
  * that the adapter's handling of schemas, entities, context, preparsed sets, reasons and errors
  * is checked against answers Cedar itself produced.
  *
@@ -13,7 +13,7 @@
  * integer beyond ±2^53 is reported as rejected, never evaluated on a rounded number.
  *
  * Semantics: this runner, and only this runner, builds its engines with Cedar's own semantics
- * (`semantics: "cedar"`, see `EngineSemantics` in `src/engine/cedar.ts`): a policy that errors is
+ * (`semantics: "cedar"`, see `EngineSemantics` in `src/cedar/types.ts`): a policy that errors is
  * skipped, so an erroring forbid does not deny, and a default deny has no reasons, because those
  * are the answers Cedar's tests expect. Every decision Verdict serves applies the fail-closed
  * rule instead (an erroring forbid denies with `verdict:forbid-errored`; a default deny names
@@ -25,16 +25,10 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
-import {
-  CedarParseError,
-  PreparedEngine,
-  schemaTextToJson,
-  splitPolicies,
-  validatePolicySet,
-  type Entity,
-  type EntityUid,
-  type SchemaJson,
-} from "../../src/cedar/engine.js";
+import { PreparedEngine } from "../../src/cedar/engine.js";
+import { splitPolicies, validatePolicySet } from "../../src/cedar/policies.js";
+import { schemaTextToJson } from "../../src/cedar/schema.js";
+import { CedarParseError, type Entity, type EntityUid, type SchemaJson } from "../../src/cedar/types.js";
 import { VerdictError } from "../../src/http/errors.js";
 import { parseStrictJson } from "../../src/http/json.js";
 import { REPO_ROOT } from "./suites.js";

@@ -1,0 +1,40 @@
+/**
+ * One policy set as a value: what `buildPolicySet` (`./build.ts`) makes of a set's sources once
+ * they are parsed, validated and prepared, for one version.
+ */
+import type { PinnedTool } from "../catalog/tool-schema.js";
+import type { PreparedEngine } from "../cedar/engine.js";
+import type { Entity, SchemaJson, TemplateLink } from "../cedar/types.js";
+import type { EntityStore } from "./entity-store.js";
+import type { LoadIssue } from "./issues.js";
+import type { PolicySetSources } from "./sources.js";
+
+/** One policy or template of the set, with where it came from. */
+export interface PolicyInfo {
+  id: string;
+  file: string;
+  /** 1-based line of the policy's first character in its file. */
+  line: number;
+  text: string;
+  isTemplate: boolean;
+}
+
+/** A validated, prepared policy set: everything a decision needs, for one version. */
+export interface PolicySet {
+  /** `sha256:<hex>` over the canonical sources. */
+  version: string;
+  sources: PolicySetSources;
+  schema: SchemaJson;
+  engine: PreparedEngine;
+  policies: Map<string, PolicyInfo>;
+  /** Pinned tools by action id `<server>/<tool>`. */
+  tools: Map<string, PinnedTool>;
+  /** Servers with a pinned catalog. */
+  servers: Set<string>;
+  entities: EntityStore;
+  /** Template-linked policies (from `links.json`), in file order. */
+  links: TemplateLink[];
+  /** Action entities (tool actions and their groups) for partial evaluation, by action id. */
+  actionEntities: Map<string, Entity>;
+  warnings: LoadIssue[];
+}
