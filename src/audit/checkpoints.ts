@@ -3,7 +3,7 @@
  * no record was changed, removed or moved in the middle, but not that none was removed at the
  * end: a chain cut short is still a valid chain. So the writer signs the head of each of its
  * streams with Verdict's ES256 key (or a key held outside the database, see
- * `keys/signing-keys.ts`) and stores the JWT in `chain_checkpoints`:
+ * `signing-keys/store.ts`) and stores the JWT in `chain_checkpoints`:
  *
  * - before more than `everyRecords` (default and maximum 1,000) of a stream's records are
  *   unsigned: the writer holds its next INSERT until the head is signed (a signature is started
@@ -15,7 +15,7 @@
  * at least once a minute and whenever a stream appears, every stream in `streams` with the
  * newest seq signed for it and its format version, so a stream deleted with its `streams` row
  * and its own heads is seen from the heads of the others. Retention signs what it removes
- * (`decisions/partitions.ts`, {@link RetentionClaims}).
+ * (`src/decision-log/partitions.ts`, `RetentionClaims` in `src/decision-log/chain.ts`).
  */
 import type { Logger } from "pino";
 import { sql } from "drizzle-orm";
@@ -24,62 +24,14 @@ import { chainCheckpoints } from "../db/audit-schema.js";
 import { streams } from "../db/schema.js";
 import type { ChainHead, DecisionLog } from "../decision-log/writer.js";
 import type { SigningKeys } from "../signing-keys/store.js";
+import { CHAIN_HEAD_TYP, CHECKPOINT_VERSION, type HeadClaims, type ListedStream, type StreamRegistration } from "../decision-log/chain.js";
 
-/** The JWT `typ` of a signed chain head. */
-export const CHAIN_HEAD_TYP = "verdict-chain-head+jwt";
-/** The JWT `typ` of a signed retention checkpoint. */
-export const CHAIN_RETENTION_TYP = "verdict-chain-retention+jwt";
-/** The claims format of the checkpoints Verdict signs (legacy heads have no `v`). */
-export const CHECKPOINT_VERSION = 2;
 /** The most records a writer leaves unsigned by default (and the most `VERDICT_CHECKPOINT_RECORDS` allows). */
 export const MAX_UNSIGNED_RECORDS = 1000;
 /** The longest a committed record stays unsigned by default, in ms (and the most `VERDICT_CHECKPOINT_SECONDS` allows). */
 export const MAX_UNSIGNED_MS = 5_000;
 /** Every stream is listed in a writer's heads at least this often, in ms. */
 export const LISTING_INTERVAL_MS = 60_000;
-
-/** The claims of a legacy (pre-0006) signed head, and the core of every checkpoint (plus `iat`). */
-export interface ChainHeadClaims {
-  stream: string;
-  seq: number;
-  hash: string;
-}
-
-/** How a stream registered itself (`streams` row), as its writer's heads sign it. */
-export interface StreamRegistration {
-  startedAt: string;
-  host: string;
-  pid: number;
-}
-
-/** One stream a head lists: its id, the newest seq signed for it (or pruned through), its `chain_version`. */
-export type ListedStream = [id: string, seq: number, version: number];
-
-/** The claims of a signed head (`typ: verdict-chain-head+jwt`). */
-export interface HeadClaims extends ChainHeadClaims {
-  v: 2;
-  kind: "head";
-  /** The row's `time`, ISO 8601 with milliseconds. */
-  time: string;
-  /** The seq of this stream's previous signed head (0 for its first). */
-  prevSeq: number;
-  /** The most records the writer leaves after a signed head: max(everyRecords, its batch size). */
-  maxUnsigned: number;
-  registration: StreamRegistration | null;
-  /** Every stream the writer knew of (but this one), when the listing was due. */
-  streams?: ListedStream[];
-}
-
-/** The claims of a signed retention checkpoint (`typ: verdict-chain-retention+jwt`). */
-export interface RetentionClaims extends ChainHeadClaims {
-  v: 2;
-  kind: "retention";
-  time: string;
-  /** The first seq of this stream the dropped partition held (`seq` is the last). */
-  fromSeq: number;
-  /** The dropped partition. */
-  partition: string;
-}
 
 /** What the checkpointer did, for tests and the benchmark. */
 export interface CheckpointerStats {

@@ -6,8 +6,8 @@
 import { Hono, type Context } from "hono";
 import { stream } from "hono/streaming";
 import type { z } from "zod";
-import { DecisionExportQuery, DecisionQuery, DecisionStatsQuery } from "../contract/wire.js";
-import type { AppDeps, AppEnv } from "../http/app.js";
+import { DecisionExportQuery, DecisionQuery, DecisionStatsQuery } from "../contract/decision-log.js";
+import type { AppDeps, AppEnv } from "../http/deps.js";
 import { fromZod, VerdictError } from "../http/errors.js";
 import { EXPORT_CONTENT_TYPE, exportHeader, exportPage } from "../decision-log/export.js";
 import { CursorError, getDecision, listDecisions, scanDecisions } from "../decision-log/query.js";

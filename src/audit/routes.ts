@@ -5,12 +5,12 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import type { AppDeps, AppEnv } from "../http/app.js";
+import type { AppDeps, AppEnv } from "../http/deps.js";
 import { fromZod, VerdictError } from "../http/errors.js";
 import { getDecision } from "../decision-log/query.js";
 import { decisionChainStatus, verifyChains } from "./verify.js";
 import { loadVersion, PolicySetCache, VersionLookupError } from "../policy-versions/store.js";
-import type { PolicySet } from "../policy/load.js";
+import type { PolicySet } from "../policy/policy-set.js";
 
 /** `GET /v1/audit/verify` query: one stream only (its id), and whether to list intact streams too. */
 export const VerifyQuery = z.object({

@@ -1,6 +1,6 @@
 /**
  * The integrity check of the decision record (docs/tamper-evidence.md). Each writer's stream is
- * a hash chain (see `decisions/record.ts`) with signed checkpoints (`audit/checkpoints.ts`).
+ * a hash chain (see `decision-log/record.ts`) with signed checkpoints (`audit/checkpoints.ts`).
  * The verifier checks, per stream, and names every problem it finds (the first by seq is the
  * stream's `problem`):
  *
@@ -30,12 +30,13 @@ import type { Db } from "../db/client.js";
 import { chainCheckpoints } from "../db/audit-schema.js";
 import { signingKeys } from "../db/keys-schema.js";
 import { decisions, streams } from "../db/schema.js";
-import type { DecisionRecord } from "../contract/wire.js";
+import type { DecisionRecord } from "../contract/decision-log.js";
 import { rowsOf } from "../decision-log/partitions.js";
-import { fromRow } from "../decision-log/query.js";
+import { fromRow } from "../decision-log/row.js";
 import { recordHash } from "../decision-log/record.js";
 import { SIGNING_ALG, type ChainTrust } from "../signing-keys/store.js";
-import { CHAIN_HEAD_TYP, CHAIN_RETENTION_TYP, MAX_UNSIGNED_RECORDS, type ListedStream, type StreamRegistration } from "./checkpoints.js";
+import { CHAIN_HEAD_TYP, CHAIN_RETENTION_TYP, type ListedStream, type StreamRegistration } from "../decision-log/chain.js";
+import { MAX_UNSIGNED_RECORDS } from "./checkpoints.js";
 
 /** A problem found in a stream. */
 export interface ChainProblem {

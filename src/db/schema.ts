@@ -53,7 +53,7 @@ export const decisions = pgTable(
     prevHash: text("prev_hash"),
     hash: text("hash").notNull(),
     /**
-     * What `hash` covers (`decisions/record.ts`): 1 for rows written before migration 0006
+     * What `hash` covers (`decision-log/record.ts`): 1 for rows written before migration 0006
      * (the record's fields), 2 since (the same plus the version itself). The verifier hashes
      * each row by its version; a row's version cannot be changed without breaking its hash.
      */

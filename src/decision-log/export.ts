@@ -5,7 +5,7 @@
  * between writes, so an export of millions of rows holds one page in memory.
  */
 import { stringify } from "csv-stringify/sync";
-import type { DecisionRecord } from "../contract/wire.js";
+import type { DecisionRecord } from "../contract/decision-log.js";
 
 /** The CSV columns, in order (the header row). */
 export const CSV_COLUMNS = [

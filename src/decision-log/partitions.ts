@@ -12,7 +12,7 @@
  * checkpoint supersedes them.
  */
 import { sql } from "drizzle-orm";
-import { CHAIN_RETENTION_TYP, CHECKPOINT_VERSION, type RetentionClaims } from "../audit/checkpoints.js";
+import { CHAIN_RETENTION_TYP, CHECKPOINT_VERSION, type RetentionClaims } from "./chain.js";
 import type { Db } from "../db/client.js";
 import { chainCheckpoints } from "../db/audit-schema.js";
 import { SigningKeys } from "../signing-keys/store.js";

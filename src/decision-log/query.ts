@@ -3,50 +3,14 @@
  * (time, id), which stays stable while new decisions arrive.
  */
 import { eq, sql } from "drizzle-orm";
-import type { DecisionRecord } from "../contract/wire.js";
+import type { DecisionRecord } from "../contract/decision-log.js";
 import type { Db } from "../db/client.js";
 import { decisions } from "../db/schema.js";
+import { fromRow, type Row } from "./row.js";
 import { filterConditions, whereAll, type SearchFilters } from "./search.js";
 
 /** The cursor does not decode. */
 export class CursorError extends Error {}
-
-type Row = typeof decisions.$inferSelect;
-
-/** Maps a row of `decisions` back to the record it was written from. */
-export function fromRow(r: Row): DecisionRecord {
-  return {
-    id: r.id,
-    time: r.time.toISOString(),
-    kind: r.kind as DecisionRecord["kind"],
-    agent: r.agent,
-    user: r.userId,
-    delegation: r.delegation as DecisionRecord["delegation"],
-    server: r.server,
-    tool: r.tool,
-    action: r.action,
-    arguments: r.arguments,
-    argumentsSha256: r.argumentsSha256,
-    task: r.task as DecisionRecord["task"],
-    decision: r.decision as DecisionRecord["decision"],
-    reasons: r.reasons,
-    errors: r.errors as DecisionRecord["errors"],
-    obligations: r.obligations as unknown[],
-    message: r.message,
-    policySetVersion: r.policySetVersion,
-    caller: r.caller,
-    identity: r.identity as DecisionRecord["identity"],
-    credentialJti: r.credentialJti,
-    requestId: r.requestId,
-    evaluationMicros: r.evaluationMicros,
-    request: r.request,
-    traceId: r.traceId,
-    stream: r.stream,
-    seq: r.seq,
-    prevHash: r.prevHash,
-    hash: r.hash,
-  };
-}
 
 function encodeCursor(r: Row): string {
   return Buffer.from(JSON.stringify([r.time.toISOString(), r.id])).toString("base64url");

@@ -5,7 +5,7 @@
  */
 import { and, arrayContains, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { z } from "zod";
-import type { ArgumentFilter, DecisionFilters } from "../contract/wire.js";
+import type { ArgumentFilter, DecisionFilters } from "../contract/decision-log.js";
 import { decisions } from "../db/schema.js";
 
 /** A query parameter is not a valid filter; the message says which and why. */

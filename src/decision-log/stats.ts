@@ -4,7 +4,7 @@
  * bounded so a chart never asks for more than {@link MAX_BUCKETS} buckets.
  */
 import { sql, type SQL } from "drizzle-orm";
-import type { DecisionStats } from "../contract/wire.js";
+import type { DecisionStats } from "../contract/decision-log.js";
 import type { Db } from "../db/client.js";
 import { decisions } from "../db/schema.js";
 import { rowsOf } from "./partitions.js";

@@ -30,7 +30,8 @@ import type { Database } from "../db/client.js";
 import { describeDbError, isDataError } from "../db/errors.js";
 import { decisions, streams } from "../db/schema.js";
 import { ensureDecisionPartitions, isMissingPartition } from "./partitions.js";
-import { CHAIN_VERSION, HASH_VERSION, recordHash, type DecisionRecord, type UnchainedRecord } from "./record.js";
+import { CHAIN_VERSION, recordHash, type DecisionRecord, type UnchainedRecord } from "./record.js";
+import { toRow, type NewRow } from "./row.js";
 
 /**
  * Why a decision was not recorded:
@@ -109,44 +110,6 @@ export interface DecisionLogStats {
   largestBatch: number;
 }
 
-/** Maps a record to its row in `decisions`. */
-export function toRow(r: DecisionRecord): typeof decisions.$inferInsert {
-  const task = r.task as { id?: string } | null;
-  return {
-    id: r.id,
-    time: new Date(r.time),
-    kind: r.kind,
-    agent: r.agent,
-    userId: r.user,
-    delegation: r.delegation,
-    server: r.server,
-    tool: r.tool,
-    action: r.action,
-    arguments: r.arguments,
-    argumentsSha256: r.argumentsSha256,
-    task: r.task,
-    taskId: task?.id ?? null,
-    decision: r.decision,
-    reasons: r.reasons,
-    errors: r.errors,
-    obligations: r.obligations,
-    message: r.message,
-    policySetVersion: r.policySetVersion,
-    caller: r.caller,
-    identity: r.identity,
-    credentialJti: r.credentialJti,
-    requestId: r.requestId,
-    evaluationMicros: r.evaluationMicros,
-    request: r.request,
-    traceId: r.traceId ?? null,
-    stream: r.stream,
-    seq: r.seq,
-    prevHash: r.prevHash,
-    hash: r.hash,
-    hashVersion: HASH_VERSION,
-  };
-}
-
 const columns = getTableColumns(decisions);
 
 /**
@@ -155,7 +118,7 @@ const columns = getTableColumns(decisions);
  * drizzle's query builder cost about 8% of a decision's processor time at 50 connections; one
  * `JSON.stringify` costs a fraction of that, and the database does the typing.
  */
-function insertDecisions(rows: Array<typeof decisions.$inferInsert>): SQL {
+function insertDecisions(rows: NewRow[]): SQL {
   // the columns the rows give; any other column takes its default
   const columnList = Object.keys(rows[0]!)
     .map((key) => `"${columns[key as keyof typeof columns].name}"`)
@@ -260,7 +223,7 @@ export class DecisionLog {
     }
   }
 
-  private async insert(stream: Stream, rows: (typeof decisions.$inferInsert)[]): Promise<void> {
+  private async insert(stream: Stream, rows: NewRow[]): Promise<void> {
     if (!stream.registered) {
       await this.database.db.transaction(async (tx) => {
         await tx.insert(streams).values({ id: stream.id, startedAt: new Date(), host: hostname(), pid: process.pid, chainVersion: CHAIN_VERSION });
@@ -274,14 +237,14 @@ export class DecisionLog {
 
   /**
    * The last committed record (seq, hash) of every stream this writer has appended to, for
-   * signed checkpoints (`chain-checkpoints.ts`).
+   * signed checkpoints (`src/audit/checkpoints.ts`).
    */
   streamHeads(): ChainHead[] {
     return [...this.heads.values()];
   }
 
   /** Inserts rows, creating a missing day partition first when Postgres says there is none. */
-  private async insertRows(stream: Stream, rows: (typeof decisions.$inferInsert)[]): Promise<void> {
+  private async insertRows(stream: Stream, rows: NewRow[]): Promise<void> {
     await this.hooks?.beforeInsert(stream.id, rows.length);
     try {
       await this.insert(stream, rows);

@@ -7,7 +7,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import type { Logger } from "pino";
-import type { ApiKeyInfo } from "../contract/wire.js";
+import type { ApiKeyInfo } from "../contract/api-keys.js";
 
 /** `VERDICT_ACCESS_LOG`: the pino level of access-log lines, or `off`. */
 export type AccessLogLevel = "info" | "debug" | "off";

@@ -2,83 +2,33 @@
  * `createApp(deps)` builds Verdict's HTTP API as a hono app. It does no I/O of its own: the
  * database, the decision log and the policy set come in as dependencies, so tests mount the app
  * in-process with `app.request()` and `src/index.ts` alone reads the environment and serves it.
+ * What it is built over (`AppDeps`, `AppEnv`) is in `./deps.ts`, where the routes take it from.
  */
-import type { Tracer } from "@opentelemetry/api";
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { Logger } from "pino";
-import type { ApiKeyStore } from "../api-keys/store.js";
-import { apiKeyAuth, type AuthVariables } from "./key-auth.js";
+import { apiKeyAuth } from "./key-auth.js";
 import { apiKeyRoutes } from "../api-keys/routes.js";
 import { authzenRoutes } from "../authzen/routes.js";
-import type { Database } from "../db/client.js";
 import { auditRoutes } from "../audit/routes.js";
-import type { Masking } from "../decision-log/masking.js";
 import { decisionRoutes } from "../audit/decisions-routes.js";
-import type { DecisionLog } from "../decision-log/writer.js";
 import { healthRoutes } from "../health/routes.js";
-import type { IdentityResolver } from "../identity/resolve.js";
 import { signingKeyRoutes } from "../signing-keys/routes.js";
-import type { SigningKeys } from "../signing-keys/store.js";
 import { Metrics } from "../metrics/metrics.js";
 import { metricsRoutes } from "../metrics/routes.js";
 import { pdpRoutes } from "../pdp/routes.js";
 import { uiRoutes } from "../ui/routes.js";
-import type { ActivePolicySet } from "../policy/active.js";
 import { policySetRoutes } from "../policy-versions/routes.js";
 import { PolicySetCache } from "../policy-versions/store.js";
 import { ToolDriftRegistry } from "../catalog/drift.js";
 import { toolDriftRoutes } from "../catalog/drift-routes.js";
-import { accessLog, type AccessLogLevel, type AccessLogVariables } from "./access-log.js";
+import { accessLog } from "./access-log.js";
 import { bodyLimit } from "./body-limit.js";
+import type { AppDeps, AppEnv } from "./deps.js";
 import { describeDbError } from "../db/errors.js";
 import { openApiRoutes } from "./openapi.js";
 import { VerdictError } from "./errors.js";
 import { requestIdHeader } from "./request-id.js";
 import { apiSecureHeaders } from "./secure-headers.js";
-
-/** Everything the API needs, created by the caller. */
-export interface AppDeps {
-  policies: ActivePolicySet;
-  log: DecisionLog;
-  database: Database;
-  logger: Logger;
-  /** The API keys every non-public request must present. */
-  apiKeys: ApiKeyStore;
-  /** Verdict's own keys: they sign per-call credentials and are published as the JWKS. */
-  signingKeys: SigningKeys;
-  /** Verifies agent and user tokens; absent: no issuer is trusted (every token is refused). */
-  identity?: IdentityResolver;
-  /** `iss` of minted credentials (a function: the server's URL is known only once it listens). */
-  issuer: () => string;
-  /**
-   * The URL clients reach Verdict at, no trailing `/` (`VERDICT_PUBLIC_URL`, else the address it
-   * listens on), for the metadata Verdict publishes; never derived from a request's `Host`.
-   */
-  publicUrl: () => string;
-  /** Lifetime of a per-call credential in seconds (1-60, default 60). */
-  credentialTtlSeconds?: number;
-  /** Argument masking of recorded decisions; none when absent. */
-  masking?: Masking;
-  /**
-   * Traces decisions (`verdict.decide` spans, src/tracing/tracing.ts); absent: tracing is off and
-   * no span is built.
-   */
-  tracer?: Tracer;
-  /** Clock, for tests; defaults to `new Date()`. */
-  now?: () => Date;
-  /** Tool drift seen by gateways; created over `database` when not given. */
-  drift?: ToolDriftRegistry;
-  /** Built policy sets by version (publishing, activation, replay); created when not given. */
-  policySetCache?: PolicySetCache;
-  /** `/metrics` (docs/observability.md); created over this app's parts when not given. */
-  metrics?: Metrics;
-  /** Access-log level (`VERDICT_ACCESS_LOG`); default `info`. */
-  accessLog?: AccessLogLevel;
-}
-
-/** Hono variables set by Verdict's middleware: the request id, and the API key of the caller. */
-export type AppEnv = { Variables: { requestId: string } & AuthVariables & Omit<AccessLogVariables, "requestId" | "apiKey"> };
 
 /** Largest request body accepted, in bytes (1 MiB); larger bodies get a 413. */
 export const BODY_LIMIT_BYTES = 1024 * 1024;

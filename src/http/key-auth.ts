@@ -4,7 +4,7 @@
  * someone says otherwise (fail closed); a route listed by prefix covers everything added under it.
  */
 import type { MiddlewareHandler } from "hono";
-import type { ApiKeyInfo, ApiKeyRole } from "../contract/wire.js";
+import type { ApiKeyInfo, ApiKeyRole } from "../contract/api-keys.js";
 import { VerdictError } from "./errors.js";
 import type { ApiKeyStore } from "../api-keys/store.js";
 

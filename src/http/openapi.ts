@@ -1,15 +1,15 @@
 /**
  * `GET /openapi.json`: an OpenAPI 3.1 description of every route, generated from the zod schemas
- * that validate the requests (`src/contract/wire.ts`, `src/authzen/wire.ts`, the query schemas of
+ * that validate the requests (`src/contract/`, `src/authzen/wire.ts`, the query schemas of
  * the route files) and describe the answers (`src/contract/responses.ts`), with zod 4's JSON
  * Schema output (draft 2020-12, the dialect of OpenAPI 3.1). Nothing here restates a shape by
  * hand: a field added to a schema appears in the document. Who may call an operation comes from
- * the route → role table of `src/auth/middleware.ts` (`rolesFor`), so the document cannot say
+ * the route → role table of `src/http/key-auth.ts` (`rolesFor`), so the document cannot say
  * otherwise than the middleware enforces. A new route is one row of {@link OPERATIONS};
- * `test/openapi.test.ts` fails while a route the app serves has no row.
+ * `test/http/openapi.test.ts` fails while a route the app serves has no row.
  */
-import { createRequire } from "node:module";
 import { Hono } from "hono";
+import { VERSION } from "../paths.js";
 import { z } from "zod";
 import { rolesFor } from "./key-auth.js";
 import { VerifyQuery } from "../audit/routes.js";
@@ -38,35 +38,31 @@ import {
   VersionDiff,
 } from "../contract/responses.js";
 import {
-  ApiKeyCreated,
-  ApiKeyCreateRequest,
-  ApiKeyInfo,
-  ApiKeyList,
   AuthorizeBatchRequest,
   AuthorizeBatchResponse,
   AuthorizeRequest,
-  DecisionExportQuery,
-  DecisionPage,
-  DecisionQuery,
-  DecisionRecord,
   DecisionResponse,
-  DecisionStats,
-  DecisionStatsQuery,
   ErrorBody,
-  LinkRequest,
-  PublishRequest,
-  ReplayRequest,
-  TemplateRequest,
   ToolCallRequest,
   ToolListRequest,
   ToolListResponse,
   AGENT_TOKEN_HEADER,
   USER_TOKEN_HEADER,
-} from "../contract/wire.js";
+} from "../contract/decision.js";
+import {
+  DecisionExportQuery,
+  DecisionPage,
+  DecisionQuery,
+  DecisionRecord,
+  DecisionStats,
+  DecisionStatsQuery,
+} from "../contract/decision-log.js";
+import { LinkRequest, PublishRequest, ReplayRequest, TemplateRequest } from "../contract/policy-versions.js";
+import { ApiKeyCreated, ApiKeyCreateRequest, ApiKeyInfo, ApiKeyList } from "../contract/api-keys.js";
 import { DiffQuery, PolicyTextQuery } from "../policy-versions/routes.js";
 import { DriftQuery } from "../catalog/drift-routes.js";
 import { REQUEST_ID_MAX } from "../contract/limits.js";
-import type { AppEnv } from "./app.js";
+import type { AppEnv } from "./deps.js";
 import { REQUEST_ID_HEADER } from "./request-id.js";
 
 /** A JSON Schema (draft 2020-12) object, as OpenAPI 3.1 embeds it. */
@@ -490,8 +486,6 @@ function operationObject(op: OperationSpec): JsonSchema {
   };
 }
 
-const pkg = createRequire(import.meta.url)("../../package.json") as { version: string };
-
 /**
  * Builds the OpenAPI 3.1 document of {@link OPERATIONS}.
  * @param serverUrl the URL clients reach Verdict at (`VERDICT_PUBLIC_URL`), listed as the server; none when absent
@@ -504,7 +498,7 @@ export function openApiDocument(serverUrl?: string): JsonSchema {
     openapi: "3.1.1",
     info: {
       title: "Verdict",
-      version: pkg.version,
+      version: VERSION,
       summary: "Policy decision point for AI agents' MCP tool calls, on Cedar",
       description: "Generated from the zod schemas that validate the requests. Errors are `{\"error\": {\"code\", \"message\", \"details\"?}}`.",
     },

@@ -11,8 +11,8 @@
  * Verdict fills in `context.session`'s time fields (`requestTime`, `hourUtc`, `weekdayUtc`)
  * when the caller leaves them out, and always sets `context.session.verified` to false.
  */
-import type { CedarRequest, CedarType, Entity, EntityUid, SchemaJson } from "../cedar/engine.js";
-import type { PolicySet } from "../policy/load.js";
+import type { CedarRequest, CedarType, Entity, EntityUid, SchemaJson } from "../cedar/types.js";
+import type { PolicySet } from "../policy/policy-set.js";
 import { uidKey } from "../policy/entity-store.js";
 import { checkPrincipal, checkSessionUser, entityRef } from "./checks.js";
 import { explain, microsSince, uidText, type Evaluation } from "./evaluation.js";

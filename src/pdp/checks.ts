@@ -9,25 +9,15 @@
  *   Cedar mapping and their replay (the principal and `context.session.user` must be entities of
  *   the policy set's store).
  *
- * Each failure is a deny with one `verdict:<check>` reason and a message; none of them throws.
+ * Each failure is a deny with one `verdict:<check>` reason (`REASONS` of `src/contract/reasons.ts`)
+ * and a message; none of them throws.
  */
 import { ArgumentsError, toCedarValue } from "../catalog/arguments.js";
 import type { PinnedTool } from "../catalog/tool-schema.js";
-import type { EntityUid } from "../cedar/engine.js";
+import type { EntityUid } from "../cedar/types.js";
+import { REASONS } from "../contract/reasons.js";
 import type { ResolvedIdentity } from "../identity/resolve.js";
-import type { PolicySet } from "../policy/load.js";
-
-/** The reason codes of the checks made before Cedar on a policy set (`verdict:<check>`). */
-export const CHECK_REASONS = {
-  unknownAgent: "verdict:unknown-agent",
-  unknownUser: "verdict:unknown-user",
-  /** A principal of a type other than `Mcp::Agent` and `Mcp::User` that the store does not hold. */
-  unknownPrincipal: "verdict:unknown-principal",
-  unknownServer: "verdict:unknown-server",
-  unknownTool: "verdict:unknown-tool",
-  toolDrift: "verdict:tool-drift",
-  argumentsInvalid: "verdict:arguments-invalid",
-} as const;
+import type { PolicySet } from "../policy/policy-set.js";
 
 /** Why a request is denied before Cedar: a `verdict:<check>` reason and a one-line message. */
 export interface CheckFailure {
@@ -59,8 +49,8 @@ export interface CheckedToolCall {
 const AGENT = "Mcp::Agent";
 const USER = "Mcp::User";
 
-const unknownAgent = (id: string): CheckFailure => ({ reason: CHECK_REASONS.unknownAgent, message: `agent ${JSON.stringify(id)} is not a known Mcp::Agent` });
-const unknownUser = (id: string): CheckFailure => ({ reason: CHECK_REASONS.unknownUser, message: `user ${JSON.stringify(id)} is not a known Mcp::User` });
+const unknownAgent = (id: string): CheckFailure => ({ reason: REASONS.unknownAgent, message: `agent ${JSON.stringify(id)} is not a known Mcp::Agent` });
+const unknownUser = (id: string): CheckFailure => ({ reason: REASONS.unknownUser, message: `user ${JSON.stringify(id)} is not a known Mcp::User` });
 
 /**
  * The identity failure (a refused token, a required proof missing), then an agent and a user
@@ -76,7 +66,7 @@ export function checkParties(ps: PolicySet, q: { agent: string; user?: string },
 
 /** A server without a pinned catalog in the policy set. */
 export function checkServer(ps: PolicySet, server: string): CheckFailure | null {
-  return ps.servers.has(server) ? null : { reason: CHECK_REASONS.unknownServer, message: `server ${JSON.stringify(server)} has no pinned tool catalog` };
+  return ps.servers.has(server) ? null : { reason: REASONS.unknownServer, message: `server ${JSON.stringify(server)} has no pinned tool catalog` };
 }
 
 /**
@@ -91,15 +81,15 @@ export function checkToolCall(ps: PolicySet, q: CheckedCall, identity?: Resolved
   if (parties) return parties;
   const actionId = `${q.server}/${q.tool}`;
   const tool = ps.tools.get(actionId);
-  if (!tool) return { reason: CHECK_REASONS.unknownTool, message: `tool ${JSON.stringify(q.tool)} is not in the pinned catalog of server ${JSON.stringify(q.server)}` };
+  if (!tool) return { reason: REASONS.unknownTool, message: `tool ${JSON.stringify(q.tool)} is not in the pinned catalog of server ${JSON.stringify(q.server)}` };
   const reported = drift?.(actionId, tool.definitionHash);
   if (reported) {
     return {
-      reason: CHECK_REASONS.toolDrift,
+      reason: REASONS.toolDrift,
       message: `tool ${JSON.stringify(actionId)} differs from its pinned definition (pinned ${tool.definitionHash}, reported ${reported}); calls are denied until it is re-pinned`,
     };
   }
-  const invalid = (why: string): CheckFailure => ({ reason: CHECK_REASONS.argumentsInvalid, message: `arguments do not fit the inputSchema of ${actionId}: ${why}` });
+  const invalid = (why: string): CheckFailure => ({ reason: REASONS.argumentsInvalid, message: `arguments do not fit the inputSchema of ${actionId}: ${why}` });
   const schemaProblem = tool.checkArguments(q.arguments);
   if (schemaProblem) return invalid(schemaProblem);
   try {
@@ -126,7 +116,7 @@ export function checkPrincipal(ps: PolicySet, principal: EntityUid): CheckFailur
   if (principal.type === AGENT) return unknownAgent(principal.id);
   if (principal.type === USER) return unknownUser(principal.id);
   return {
-    reason: CHECK_REASONS.unknownPrincipal,
+    reason: REASONS.unknownPrincipal,
     message: `principal ${principal.type}::${JSON.stringify(principal.id)} is not an entity of the policy set`,
   };
 }

@@ -1,24 +1,172 @@
 /**
- * Records evaluations and builds their answers: the one path every decision endpoint takes
- * (Verdict's own API and AuthZEN), so every decision is recorded the same way. An answer exists
- * only once its decision is recorded; otherwise the caller gets an error and must treat it as a
- * deny: a 503 `unavailable` when the database could not take it, a 400 `unrecordable_input` when
- * the database refused the request's own data (the writer isolates such a row, so it fails no
- * other caller). Neither error carries the database's text (which holds the query and the batch's
- * records): fixed sentences only; the cause goes to the server's log.
+ * The decision path of every endpoint that decides (Verdict's own API and AuthZEN): evaluate,
+ * record through the decision log, answer. {@link decideToolCall} and {@link decideAuthorize}
+ * evaluate a question and pass it to {@link recordEvaluations}, which builds each record
+ * ({@link toRecord}), appends it to the decision log and builds the answers; AuthZEN evaluates
+ * in its own mapping and records the same way. So every decision is recorded the same way, and
+ * the decision log (`src/decision-log/`) knows records, not evaluations.
+ *
+ * An answer exists only once its decision is recorded; otherwise the caller gets an error and
+ * must treat it as a deny: a 503 `unavailable` when the database could not take it, a 400
+ * `unrecordable_input` when the database refused the request's own data (the writer isolates such
+ * a row, so it fails no other caller). Neither error carries the database's text (which holds the
+ * query and the batch's records): fixed sentences only; the cause goes to the server's log.
  */
 import type { Span } from "@opentelemetry/api";
 import type { Context } from "hono";
 import { v7 as uuidv7 } from "uuid";
-import { callerOf } from "../http/key-auth.js";
-import type { CallCredential, DecisionResponse } from "../contract/wire.js";
-import type { AppDeps, AppEnv } from "../http/app.js";
-import { VerdictError } from "../http/errors.js";
-import type { DecisionKind } from "../metrics/metrics.js";
-import type { Evaluation } from "./evaluation.js";
-import { callerContext, endDecideSpan, startDecideSpan, traceIdOf } from "../tracing/tracing.js";
+import { canonicalSha256 } from "../contract/canonical.js";
+import type { CallCredential, DecisionResponse } from "../contract/decision.js";
+import type { DelegationActor, RecordedIdentity } from "../contract/decision-log.js";
+import { mintCallCredential } from "../credentials/mint.js";
+import type { UnchainedRecord } from "../decision-log/record.js";
 import { RecordError } from "../decision-log/writer.js";
-import { toRecord, type DecisionMeta } from "../decision-log/record.js";
+import type { AppDeps, AppEnv } from "../http/deps.js";
+import { VerdictError } from "../http/errors.js";
+import { callerOf } from "../http/key-auth.js";
+import { toRecordedIdentity, type IdentityFailure, type ResolvedIdentity } from "../identity/resolve.js";
+import type { DecisionKind } from "../metrics/metrics.js";
+import { callerContext, endDecideSpan, startDecideSpan, traceIdOf } from "../tracing/tracing.js";
+import { EntityConflictError, evaluateAuthorize, type AuthorizeQuestion } from "./authorize.js";
+import type { Evaluation } from "./evaluation.js";
+import { evaluateToolCall, type ToolCallQuestion } from "./tool-call.js";
+
+/** Who asked and how: what the HTTP layer knows about a decision that the evaluation does not. */
+export interface DecisionMeta {
+  id: string;
+  time: Date;
+  caller: string | null;
+  requestId: string | null;
+  /** The delegation chain, outermost actor first. */
+  delegation: DelegationActor[];
+  /** How the agent and the user were identified; null for `/v1/authorize`. */
+  identity: RecordedIdentity | null;
+  /** The `jti` of the credential minted with the decision, if any. */
+  credentialJti: string | null;
+  /** The W3C trace id the decision belongs to (docs/tracing.md); absent or null: none. */
+  traceId?: string | null;
+}
+
+/**
+ * Builds the record of an evaluation (DESIGN.md "Decision record"; arguments hashed canonically
+ * before any masking): the one place an evaluation becomes a record.
+ * @throws Error when the arguments cannot be hashed (a value canonical JSON cannot hold)
+ */
+export function toRecord(e: Evaluation, meta: DecisionMeta): UnchainedRecord {
+  return {
+    id: meta.id,
+    time: meta.time.toISOString(),
+    kind: e.kind,
+    agent: e.agent,
+    user: e.user,
+    delegation: meta.delegation,
+    server: e.server,
+    tool: e.tool,
+    action: e.action,
+    arguments: e.arguments ?? null,
+    argumentsSha256: canonicalSha256(e.arguments ?? null),
+    task: e.task,
+    decision: e.decision,
+    reasons: e.reasons,
+    errors: e.errors,
+    obligations: e.obligations,
+    message: e.message,
+    policySetVersion: e.policySetVersion,
+    caller: meta.caller,
+    identity: meta.identity,
+    credentialJti: meta.credentialJti,
+    requestId: meta.requestId,
+    evaluationMicros: e.evaluationMicros,
+    request: e.request,
+    traceId: meta.traceId ?? null,
+  };
+}
+
+/**
+ * The evaluation as a deny naming the proof `VERDICT_REQUIRE_VERIFIED` demands, for a request
+ * that carries no tokens (`/v1/authorize`, AuthZEN); the evaluation itself when none is demanded.
+ */
+export function unlessUnproven(evaluation: Evaluation, failure: IdentityFailure | null): Evaluation {
+  return failure ? { ...evaluation, decision: "deny", reasons: [failure.reason], errors: [], message: failure.message } : evaluation;
+}
+
+/** The failure `VERDICT_REQUIRE_VERIFIED` imposes on a request without tokens (null: none, or no resolver). */
+export function proofMissing(deps: Pick<AppDeps, "identity">): IdentityFailure | null {
+  return deps.identity?.requirementFailure(false, false) ?? null;
+}
+
+/**
+ * Decides one `tools/call`: evaluates it (Verdict's checks, then Cedar), mints the per-call
+ * credential when asked for and the call is allowed, records the decision and answers.
+ * @param q the question with the ids `who` resolved
+ * @param who how the agent and the user were identified (tokens already verified and dropped)
+ * @param time the instant the request was received
+ * @param wantsCredential whether the request asked for a credential (`credential: true`)
+ * @throws VerdictError `unavailable` (503) when the credential cannot be minted or the decision
+ *   cannot be recorded; `unrecordable_input` (400) when the database refused its data
+ */
+export async function decideToolCall(
+  deps: Pick<AppDeps, "policies" | "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer">,
+  c: Context<AppEnv>,
+  q: ToolCallQuestion,
+  who: ResolvedIdentity,
+  time: Date,
+  wantsCredential: boolean,
+): Promise<DecisionResponse> {
+  const evaluation = evaluateToolCall(deps.policies.get(), q, time, who, deps.drift?.lookup);
+  const id = uuidv7();
+  let credential: CallCredential | undefined;
+  if (wantsCredential && evaluation.decision === "allow") {
+    try {
+      credential = await mintCallCredential(deps.signingKeys, {
+        issuer: deps.issuer(),
+        decisionId: id,
+        agent: evaluation.agent,
+        user: evaluation.user,
+        server: evaluation.server,
+        tool: evaluation.tool,
+        argumentsSha256: canonicalSha256(evaluation.arguments ?? null),
+        task: evaluation.task,
+        now: time,
+        ttlSeconds: deps.credentialTtlSeconds ?? 60,
+      });
+    } catch (e) {
+      throw new VerdictError("unavailable", "credential could not be minted; no decision was made, treat this as a deny", undefined, { cause: e });
+    }
+  }
+  const meta = { id, identity: toRecordedIdentity(who), delegation: who.delegation, credentialJti: credential?.jti ?? null };
+  const [answer] = await recordEvaluations(deps, c, [{ evaluation, credential, meta }], time);
+  return answer!;
+}
+
+/**
+ * Decides Cedar requests (`/v1/authorize`, `/v1/authorize/batch`) against one policy set: each
+ * is evaluated, denied when `VERDICT_REQUIRE_VERIFIED` demands a proof (these requests carry no
+ * tokens), recorded, and answered, in order.
+ * @param time the instant the request was received
+ * @throws VerdictError `bad_request` (400) when a request's entities conflict with Verdict's
+ *   (nothing is recorded then); `unavailable` (503) or `unrecordable_input` (400) as
+ *   {@link recordEvaluations}
+ */
+export async function decideAuthorize(
+  deps: Pick<AppDeps, "policies" | "identity" | "log" | "masking" | "metrics" | "tracer">,
+  c: Context<AppEnv>,
+  questions: AuthorizeQuestion[],
+  time: Date,
+): Promise<DecisionResponse[]> {
+  const ps = deps.policies.get();
+  const items = questions.map((q): ToRecord => {
+    let evaluation: Evaluation;
+    try {
+      evaluation = evaluateAuthorize(ps, q, time);
+    } catch (e) {
+      if (e instanceof EntityConflictError) throw new VerdictError("bad_request", e.message);
+      throw e;
+    }
+    return { evaluation: unlessUnproven(evaluation, proofMissing(deps)) };
+  });
+  return recordEvaluations(deps, c, items, time);
+}
 
 /** One evaluation to record, with what the HTTP layer adds to it (identity, a minted credential). */
 export interface ToRecord {
@@ -56,7 +204,7 @@ export async function recordEvaluations(
   const tracer = deps.tracer;
   const spans = tracer ? items.map(({ evaluation: e }) => startDecideSpan(tracer, parent, e, time)) : undefined;
   const callerTraceId = traceIdOf(parent) ?? null;
-  // Masking rewrites the record only, after the decision (decisions/masking.ts).
+  // Masking rewrites the record only, after the decision (src/decision-log/masking.ts).
   const records = unlessThrows(spans, () => items.map(({ evaluation, meta }, i) => {
     const record = recordOf(evaluation, {
       id: meta?.id ?? uuidv7(),

@@ -1,4 +1,5 @@
-import { EVALUATION_FAILED, FORBID_ERRORED, NO_PERMIT, type CedarRequest, type DecisionError } from "../cedar/engine.js";
+import type { CedarRequest, DecisionError } from "../cedar/types.js";
+import { REASONS } from "../contract/reasons.js";
 
 /**
  * The outcome of evaluating one question, before it is recorded. A value, never an exception:
@@ -10,7 +11,7 @@ export interface Evaluation {
   /**
    * Determining policy ids, or `verdict:<check>` when one of Verdict's own checks decided, or one
    * of the engine's codes followed by policy ids (`verdict:forbid-errored`, `verdict:no-permit`,
-   * `verdict:evaluation-failed`; see `engine/cedar.ts`). Never empty for a deny.
+   * `verdict:evaluation-failed`; see `src/contract/reasons.ts`). Never empty for a deny.
    */
   reasons: string[];
   errors: DecisionError[];
@@ -50,8 +51,8 @@ export function explain(answer: { decision: "allow" | "deny"; reasons: string[];
   if (answer.decision === "allow") return `allowed by ${answer.reasons.join(", ")}`;
   const [code, ...ids] = answer.reasons;
   const policyErrors = answer.errors.map((e) => (e.policyId ? `${e.policyId}: ${e.message}` : e.message)).join("; ");
-  if (code === FORBID_ERRORED) return `denied: forbid ${ids.join(", ")} errored, and a forbid that errors denies (fail closed): ${policyErrors}`;
-  if (code === NO_PERMIT) return answer.errors.length ? `denied: no policy permits this call (errored, so not counted: ${policyErrors})` : "denied: no policy permits this call";
-  if (code === EVALUATION_FAILED || code === undefined) return `denied: evaluation failed: ${answer.errors.map((e) => e.message).join("; ")}`;
+  if (code === REASONS.forbidErrored) return `denied: forbid ${ids.join(", ")} errored, and a forbid that errors denies (fail closed): ${policyErrors}`;
+  if (code === REASONS.noPermit) return answer.errors.length ? `denied: no policy permits this call (errored, so not counted: ${policyErrors})` : "denied: no policy permits this call";
+  if (code === REASONS.evaluationFailed || code === undefined) return `denied: evaluation failed: ${answer.errors.map((e) => e.message).join("; ")}`;
   return `denied by ${answer.reasons.join(", ")}`;
 }

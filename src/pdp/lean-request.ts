@@ -7,7 +7,7 @@
  * can read (`PreparedEngine.attributesRead`); the decision record keeps the full request.
  */
 import type { InputType } from "../catalog/tool-schema.js";
-import type { CedarRequest, Entity, SchemaJson } from "../cedar/engine.js";
+import type { CedarRequest, Entity, SchemaJson } from "../cedar/types.js";
 
 /**
  * The smallest value of a type that a policy that never names it cannot tell from the real one:
@@ -36,7 +36,7 @@ function emptied(type: InputType, value: unknown): unknown {
  * out (optional) or emptied (required), so the value still has the tool's input type.
  * @param type the tool's input type; `value` must already conform to it (`toCedarValue`)
  */
-export function leanInput(type: InputType, value: unknown, reads: ReadonlySet<string>): unknown {
+function leanInput(type: InputType, value: unknown, reads: ReadonlySet<string>): unknown {
   if (type.kind !== "record" || value === null || typeof value !== "object") return value;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
@@ -71,7 +71,7 @@ const leanBySet = new WeakMap<ReadonlySet<string>, WeakMap<Entity, Entity>>();
  * per (reads, entity), so store entities are trimmed once, not per request.
  * @param entities entities valid for `schema` (the store's, validated at load)
  */
-export function leanEntities(schema: SchemaJson, entities: Entity[], reads: ReadonlySet<string>): Entity[] {
+function leanEntities(schema: SchemaJson, entities: Entity[], reads: ReadonlySet<string>): Entity[] {
   let required = requiredBySchema.get(schema);
   if (!required) requiredBySchema.set(schema, (required = requiredAttributes(schema)));
   let cache = leanBySet.get(reads);

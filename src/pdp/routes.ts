@@ -9,7 +9,6 @@
  * cause, not an HTTP error, so that forged and stale tokens show up in the audit trail.
  */
 import { Hono, type Context } from "hono";
-import { v7 as uuidv7 } from "uuid";
 import {
   AGENT_TOKEN_HEADER,
   AuthorizeBatchRequest,
@@ -17,19 +16,13 @@ import {
   ToolCallRequest,
   ToolListRequest,
   USER_TOKEN_HEADER,
-  type CallCredential,
-} from "../contract/wire.js";
-import { mintCallCredential } from "../credentials/mint.js";
-import { recordEvaluations, type ToRecord } from "./decide.js";
-import { canonicalSha256 } from "../decision-log/record.js";
-import type { AppDeps, AppEnv } from "../http/app.js";
+} from "../contract/decision.js";
+import { decideAuthorize, decideToolCall } from "./decide.js";
+import type { AppDeps, AppEnv } from "../http/deps.js";
 import { VerdictError } from "../http/errors.js";
 import { readBody } from "../http/validate.js";
-import { IdentityResolver, toRecordedIdentity, type IdentityClaims } from "../identity/resolve.js";
+import { IdentityResolver, type IdentityClaims } from "../identity/resolve.js";
 import { TokenVerifier } from "../identity/token-verifier.js";
-import { evaluateAuthorize, EntityConflictError } from "./authorize.js";
-import type { Evaluation } from "./evaluation.js";
-import { evaluateToolCall } from "./tool-call.js";
 import { filterToolList } from "./tool-list.js";
 import { callerContext, endDecideSpan, startDecideSpan } from "../tracing/tracing.js";
 
@@ -60,40 +53,11 @@ export function pdpRoutes(deps: AppDeps): Hono<AppEnv> {
   const now = deps.now ?? (() => new Date());
   const identity = deps.identity ?? new IdentityResolver(new TokenVerifier([]));
 
-  const recordAll = (c: Context<AppEnv>, items: ToRecord[], time: Date) => recordEvaluations(deps, c, items, time);
-
   app.post("/v1/mcp/tools/call", async (c) => {
     const time = now();
-    const { agentToken, userToken, credential: wantsCredential, ...body } = await readBody(c, ToolCallRequest);
+    const { agentToken, userToken, credential, ...body } = await readBody(c, ToolCallRequest);
     const who = await identity.resolve(identityClaims(c, { agent: body.agent, user: body.user, agentToken, userToken }));
-    const question = { ...body, agent: who.agent.id, user: who.user?.id };
-    const evaluation = evaluateToolCall(deps.policies.get(), question, time, who, deps.drift?.lookup);
-    const id = uuidv7();
-    let credential: CallCredential | undefined;
-    if (wantsCredential && evaluation.decision === "allow") {
-      try {
-        credential = await mintCallCredential(deps.signingKeys, {
-          issuer: deps.issuer(),
-          decisionId: id,
-          agent: evaluation.agent,
-          user: evaluation.user,
-          server: evaluation.server,
-          tool: evaluation.tool,
-          argumentsSha256: canonicalSha256(evaluation.arguments ?? null),
-          task: evaluation.task,
-          now: time,
-          ttlSeconds: deps.credentialTtlSeconds ?? 60,
-        });
-      } catch (e) {
-        throw new VerdictError("unavailable", "credential could not be minted; no decision was made, treat this as a deny", undefined, { cause: e });
-      }
-    }
-    const [answer] = await recordAll(
-      c,
-      [{ evaluation, credential, meta: { id, identity: toRecordedIdentity(who), delegation: who.delegation, credentialJti: credential?.jti ?? null } }],
-      time,
-    );
-    return c.json(answer);
+    return c.json(await decideToolCall(deps, c, { ...body, agent: who.agent.id, user: who.user?.id }, who, time, credential === true));
   });
 
   app.post("/v1/mcp/tools/list", async (c) => {
@@ -124,33 +88,18 @@ export function pdpRoutes(deps: AppDeps): Hono<AppEnv> {
     return c.json(answer);
   });
 
-  /** `/v1/authorize` carries no tokens: when proof is required, every answer is a deny. */
-  const authorizeOne = (q: ReturnType<typeof AuthorizeRequest.parse>, time: Date, ps = deps.policies.get()): ToRecord => {
-    let evaluation: Evaluation;
-    try {
-      evaluation = evaluateAuthorize(ps, q, time);
-    } catch (e) {
-      if (e instanceof EntityConflictError) throw new VerdictError("bad_request", e.message);
-      throw e;
-    }
-    const failure = identity.requirementFailure(false, false);
-    if (failure) evaluation = { ...evaluation, decision: "deny", reasons: [failure.reason], errors: [], message: failure.message };
-    return { evaluation };
-  };
-
+  // `/v1/authorize` carries no tokens: when proof is required, every answer is a deny.
   app.post("/v1/authorize", async (c) => {
     const time = now();
     const body = await readBody(c, AuthorizeRequest);
-    const [answer] = await recordAll(c, [authorizeOne(body, time)], time);
+    const [answer] = await decideAuthorize(deps, c, [body], time);
     return c.json(answer);
   });
 
   app.post("/v1/authorize/batch", async (c) => {
     const time = now();
     const body = await readBody(c, AuthorizeBatchRequest);
-    const ps = deps.policies.get();
-    const results = await recordAll(c, body.requests.map((q) => authorizeOne(q, time, ps)), time);
-    return c.json({ results });
+    return c.json({ results: await decideAuthorize(deps, c, body.requests, time) });
   });
 
   return app;

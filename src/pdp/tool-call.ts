@@ -4,17 +4,17 @@
  * (known agent, user, server and tool; arguments that fit the pinned inputSchema), then Cedar.
  */
 import type { PinnedTool } from "../catalog/tool-schema.js";
-import type { CedarRequest, EngineDecision, EntityUid } from "../cedar/engine.js";
+import type { CedarRequest, EngineDecision, EntityUid } from "../cedar/types.js";
 import { identityEntities } from "../identity/entities.js";
 import type { ResolvedIdentity } from "../identity/resolve.js";
-import type { PolicySet } from "../policy/load.js";
+import type { PolicySet } from "../policy/policy-set.js";
 import { checkToolCall, isFailure, type DriftLookup } from "./checks.js";
 import { explain, microsSince, uidText, type Evaluation } from "./evaluation.js";
 import { leanToolCallRequest } from "./lean-request.js";
 
 export type { DriftLookup } from "./checks.js";
 
-/** A tool call question, as validated from the wire (see `contract/wire.ts`). */
+/** A tool call question, as validated from the wire (see `contract/decision.ts`). */
 export interface ToolCallQuestion {
   agent: string;
   user?: string;

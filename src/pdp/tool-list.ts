@@ -5,11 +5,12 @@
  * pinned one (tool drift), are hidden whatever the policies say. A tool one of whose forbids
  * errors for any arguments is hidden (`verdict:forbid-errored`): every call of it is denied.
  */
-import { EVALUATION_FAILED, FORBID_ERRORED, NO_PERMIT, type CedarRequest, type Entity } from "../cedar/engine.js";
+import type { CedarRequest, Entity } from "../cedar/types.js";
+import { REASONS } from "../contract/reasons.js";
 import { toolDefinitionHash } from "../catalog/tool-schema.js";
 import { identityEntities } from "../identity/entities.js";
 import type { ResolvedIdentity } from "../identity/resolve.js";
-import type { PolicySet } from "../policy/load.js";
+import type { PolicySet } from "../policy/policy-set.js";
 import { checkParties, checkServer } from "./checks.js";
 import { requestUids, sessionContext, verifiedOf, type DriftLookup } from "./tool-call.js";
 
@@ -102,11 +103,11 @@ export function filterToolList(
     if (answer.decision === "deny") {
       const [code, ...ids] = answer.reasons;
       const why =
-        code === FORBID_ERRORED
-          ? `${FORBID_ERRORED}: forbid ${ids.join(", ")} errors for any arguments, and a forbid that errors denies (fail closed)`
-          : code === NO_PERMIT
+        code === REASONS.forbidErrored
+          ? `${REASONS.forbidErrored}: forbid ${ids.join(", ")} errors for any arguments, and a forbid that errors denies (fail closed)`
+          : code === REASONS.noPermit
             ? "no policy permits it for any arguments"
-            : code === EVALUATION_FAILED || code === undefined
+            : code === REASONS.evaluationFailed || code === undefined
               ? `evaluation failed: ${answer.errors.map((e) => e.message).join("; ")}`
               : `denied for any arguments by ${answer.reasons.join(", ")}`;
       out.hidden.push({ name: tool.name, reason: why });

@@ -19,14 +19,16 @@
 import { and, asc, count, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { decisions } from "../db/schema.js";
-import type { RecordedIdentity } from "../contract/wire.js";
-import type { CedarRequest, DecisionError } from "../cedar/engine.js";
+import { selectFields, type StoredFields } from "../decision-log/row.js";
+import type { RecordedIdentity } from "../contract/decision-log.js";
+import { REASONS } from "../contract/reasons.js";
+import type { CedarRequest, DecisionError } from "../cedar/types.js";
 import { identityEntities } from "../identity/entities.js";
 import { isIdentityFailureReason, type ResolvedIdentity } from "../identity/resolve.js";
 import { evaluateAuthorize, EntityConflictError } from "../pdp/authorize.js";
 import { checkToolCall, isFailure, type CheckedCall, type DriftLookup } from "../pdp/checks.js";
 import { authorizeToolCall, requestUids } from "../pdp/tool-call.js";
-import type { PolicySet } from "../policy/load.js";
+import type { PolicySet } from "../policy/policy-set.js";
 
 /** What to replay. */
 export interface ReplayOptions {
@@ -93,38 +95,10 @@ export interface ReplayReport {
   perSecond: number;
 }
 
-const columns = {
-  id: decisions.id,
-  time: decisions.time,
-  kind: decisions.kind,
-  agent: decisions.agent,
-  userId: decisions.userId,
-  server: decisions.server,
-  tool: decisions.tool,
-  arguments: decisions.arguments,
-  task: decisions.task,
-  decision: decisions.decision,
-  reasons: decisions.reasons,
-  policySetVersion: decisions.policySetVersion,
-  request: decisions.request,
-  identity: decisions.identity,
-};
-type Row = {
-  id: string;
-  time: Date;
-  kind: string;
-  agent: string;
-  userId: string | null;
-  server: string;
-  tool: string;
-  arguments: unknown;
-  task: unknown;
-  decision: string;
-  reasons: string[];
-  policySetVersion: string;
-  request: unknown;
-  identity: unknown;
-};
+/** The fields of a record that replay reads. */
+const REPLAYED = ["id", "time", "kind", "agent", "user", "server", "tool", "arguments", "task", "decision", "reasons", "policySetVersion", "request", "identity"] as const;
+const columns = selectFields(REPLAYED);
+type Row = Pick<StoredFields, (typeof REPLAYED)[number]>;
 
 type Outcome = { decision: "allow" | "deny"; reasons: string[]; errors: DecisionError[] };
 
@@ -177,7 +151,7 @@ function recordedIdentity(row: Row, session: Record<string, unknown>): ResolvedI
   });
   return {
     agent: party(row.agent, recorded?.agent, verified.agent),
-    user: row.userId === null ? null : party(row.userId, recorded?.user, verified.user),
+    user: row.user === null ? null : party(row.user, recorded?.user, verified.user),
     delegation: [],
     failure: null,
   };
@@ -197,7 +171,7 @@ function replayOne(ps: PolicySet, row: Row, memo?: AnswerMemo, drift?: DriftLook
     const identity = recordedIdentity(row, session);
     const q: CheckedCall = {
       agent: row.agent,
-      user: row.userId ?? undefined,
+      user: row.user ?? undefined,
       server: row.server,
       tool: row.tool,
       arguments: (row.arguments ?? {}) as Record<string, unknown>,
@@ -228,7 +202,7 @@ function replayOne(ps: PolicySet, row: Row, memo?: AnswerMemo, drift?: DriftLook
     return { decision: e.decision, reasons: e.reasons, errors: e.errors };
   } catch (e) {
     // The request would now be refused (400): no allow.
-    if (e instanceof EntityConflictError) return { decision: "deny", reasons: ["verdict:entity-conflict"], errors: [{ policyId: null, message: e.message }] };
+    if (e instanceof EntityConflictError) return { decision: "deny", reasons: [REASONS.entityConflict], errors: [{ policyId: null, message: e.message }] };
     throw e;
   }
 }
@@ -291,7 +265,7 @@ export async function replay(db: Db, candidate: PolicySet, opts: ReplayOptions =
           decisionId: row.id,
           time: row.time.toISOString(),
           agent: row.agent,
-          user: row.userId,
+          user: row.user,
           server: row.server,
           tool: row.tool,
           recorded: { decision: row.decision as "allow" | "deny", reasons: row.reasons, policySetVersion: row.policySetVersion },

@@ -5,7 +5,7 @@ import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyChains } from "../../src/audit/verify.js";
 import { ConfigError, loadConfig } from "../../src/config.js";
-import type { DecisionRecord } from "../../src/contract/wire.js";
+import type { DecisionRecord } from "../../src/contract/decision-log.js";
 import { loadMaskingRules, Masking } from "../../src/decision-log/masking.js";
 import { rowsOf } from "../../src/decision-log/partitions.js";
 import { canonicalSha256 } from "../../src/decision-log/record.js";

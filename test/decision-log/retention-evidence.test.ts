@@ -1,7 +1,7 @@
 /**
  * Issue 11, defect 6: retention leaves signed evidence of what it removed, and rows written
  * before migration 0006 (version-1 hashes, legacy heads, unsigned pruning) still verify after it.
- * (test/retention.test.ts covers the partitions themselves.)
+ * (test/decision-log/partitions.test.ts covers the partitions themselves.)
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,14 +13,16 @@ import pg from "pg";
 import pino from "pino";
 import { v7 as uuidv7 } from "uuid";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ChainCheckpointer, type HeadClaims, type RetentionClaims } from "../../src/audit/checkpoints.js";
+import { ChainCheckpointer } from "../../src/audit/checkpoints.js";
+import type { HeadClaims, RetentionClaims } from "../../src/decision-log/chain.js";
 import { verifyChains } from "../../src/audit/verify.js";
 import { openDatabase, type Db } from "../../src/db/client.js";
 import { chainCheckpoints } from "../../src/db/audit-schema.js";
 import { streams } from "../../src/db/schema.js";
 import { DecisionLog } from "../../src/decision-log/writer.js";
 import { dropExpiredPartitions, utcDay } from "../../src/decision-log/partitions.js";
-import { recordHash, toRecord, type DecisionRecord } from "../../src/decision-log/record.js";
+import { recordHash, type DecisionRecord } from "../../src/decision-log/record.js";
+import { toRecord } from "../../src/pdp/decide.js";
 import { parseSigningKey, SigningKeys } from "../../src/signing-keys/store.js";
 import { evaluateToolCall } from "../../src/pdp/tool-call.js";
 import { examplePolicySet, ROOT } from "../helpers/app.js";

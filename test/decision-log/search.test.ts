@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DecisionRecord, DecisionStats } from "../../src/contract/wire.js";
+import type { DecisionRecord, DecisionStats } from "../../src/contract/decision-log.js";
 import { rowsOf } from "../../src/decision-log/partitions.js";
 import { createTestApp, examplePolicySet, type TestApp } from "../helpers/app.js";
 import { recordToolCall } from "../helpers/decisions.js";

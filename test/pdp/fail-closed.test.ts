@@ -18,7 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PreparedEngine } from "../../src/cedar/engine.js";
 import { evaluateToolCall } from "../../src/pdp/tool-call.js";
 import { loadFixtures, runFixtures } from "../../src/policy/fixtures.js";
-import { loadPolicySet, readSources, type PolicySet } from "../../src/policy/load.js";
+import { loadPolicySet } from "../../src/policy/build.js";
+import type { PolicySet } from "../../src/policy/policy-set.js";
+import { readSources } from "../../src/policy/sources.js";
 import { EXAMPLE_SCHEMA_DIR, TEST_ADMIN_KEY } from "../helpers/app.js";
 import { startTestVerdict, type TestVerdict } from "../helpers/verdict.js";
 

@@ -1,5 +1,5 @@
 /**
- * The fast decision path (per-action policy subsets and reduced schemas, `engine/action-index.ts`)
+ * The fast decision path (per-action policy subsets and reduced schemas, `src/cedar/action-index.ts`)
  * must decide exactly as the plain path (the whole policy set and schema): same decision, same
  * reasons, same errors, on thousands of generated requests, including forbids, policies that
  * error at evaluation, template links, invalid requests and actions that have no route.
@@ -9,9 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateWorkload, SERVERS, writeWorkload, type Workload } from "../../tools/bench/workload.js";
-import { ENGINE_REASONS, FORBID_ERRORED, PreparedEngine, type CedarRequest, type EngineDecision } from "../../src/cedar/engine.js";
+import { PreparedEngine } from "../../src/cedar/engine.js";
+import type { CedarRequest, EngineDecision } from "../../src/cedar/types.js";
+import { ENGINE_REASONS, REASONS } from "../../src/contract/reasons.js";
 import { evaluateToolCall } from "../../src/pdp/tool-call.js";
-import { loadPolicySet, type PolicySet } from "../../src/policy/load.js";
+import { loadPolicySet } from "../../src/policy/build.js";
+import type { PolicySet } from "../../src/policy/policy-set.js";
 import { ROOT } from "../helpers/app.js";
 
 // Policies beyond the workload's, for the cases the workload does not produce: a permit and a
@@ -126,7 +129,7 @@ describe("fast path equals plain path", () => {
       if (JSON.stringify(a) !== JSON.stringify(b)) mismatches.push({ request, fast: a, plain: b });
       seen[a.decision]++;
       if (a.decision === "deny" && a.reasons.some((r) => r.startsWith("forbid-") || r === "no-contractors-on-vault")) seen.forbid++;
-      if (a.reasons[0] === FORBID_ERRORED && a.reasons.includes("overflowing-export-guard")) seen.forbidErrored++;
+      if (a.reasons[0] === REASONS.forbidErrored && a.reasons.includes("overflowing-export-guard")) seen.forbidErrored++;
       if (a.errors.some((e) => e.policyId !== null)) seen.policyErrors++;
       if (a.errors.some((e) => e.policyId === null)) seen.requestErrors++;
       if (a.reasons.some((r) => r.startsWith("tpl-grant-"))) seen.template++;
