@@ -1,6 +1,9 @@
 /**
- * Verdict's configuration: the environment, parsed once with zod (DESIGN.md "Configuration").
- * Nothing else in Verdict reads `process.env`.
+ * Verdict's configuration: the environment, parsed once with zod (DESIGN.md "Configuration"),
+ * in two sections: the server's ({@link loadConfig}) and the `verdict` CLI's
+ * ({@link loadCliConfig}). Nothing else in `src/` reads `process.env` (`test/config.test.ts`
+ * checks); the defaults they share are the constants below. The gateway (`verdict-mcp`, in
+ * `packages/mcp`) is installed without the server and reads its own options.
  */
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -85,17 +88,30 @@ const OtlpUrl = z
   .optional()
   .or(z.literal("").transform(() => undefined));
 
+/** The port Verdict listens on when `PORT` is unset. */
+export const DEFAULT_PORT = 8700;
+/** The interface Verdict listens on when `HOST` is unset: loopback only. */
+export const DEFAULT_HOST = "127.0.0.1";
+/** Where the CLI reaches Verdict when neither `--url` nor `VERDICT_URL` is given: a server started with the defaults. */
+export const DEFAULT_URL = `http://${DEFAULT_HOST}:${DEFAULT_PORT}`;
+/** The embedded (PGlite) database's directory when `VERDICT_DATA_DIR` is unset, relative to the working directory. */
+export const DEFAULT_DATA_DIR = "./.verdict";
+/** The policy directory when `VERDICT_POLICY_DIR` (or a CLI command's `[dir]`) is not given, relative to the working directory. */
+export const DEFAULT_POLICY_DIR = "./policies";
+/** The schema directory when `VERDICT_SCHEMA_DIR` is unset, relative to the working directory. */
+export const DEFAULT_SCHEMA_DIR = "./schema";
+
 const Env = z.object({
-  PORT: z.coerce.number().int().min(0).max(65535).default(8700),
-  HOST: z.string().min(1).default("127.0.0.1"),
+  PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_PORT),
+  HOST: z.string().min(1).default(DEFAULT_HOST),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
     .optional()
     .or(z.literal("").transform(() => undefined)),
-  VERDICT_DATA_DIR: z.string().min(1).default("./.verdict"),
-  VERDICT_POLICY_DIR: z.string().min(1).default("./policies"),
-  VERDICT_SCHEMA_DIR: z.string().min(1).default("./schema"),
+  VERDICT_DATA_DIR: z.string().min(1).default(DEFAULT_DATA_DIR),
+  VERDICT_POLICY_DIR: z.string().min(1).default(DEFAULT_POLICY_DIR),
+  VERDICT_SCHEMA_DIR: z.string().min(1).default(DEFAULT_SCHEMA_DIR),
   VERDICT_ADMIN_KEY: z.string().min(16, "must be at least 16 characters").optional(),
   VERDICT_ISSUERS: z.string().optional(),
   VERDICT_ISSUERS_FILE: z.string().min(1).optional(),
@@ -153,7 +169,7 @@ export interface Config {
    */
   workers?: number;
   logLevel: z.infer<typeof Env>["VERDICT_LOG_LEVEL"];
-  /** Argument masking rules, parsed from `VERDICT_MASKING_FILE` (see `decisions/masking.ts`). */
+  /** Argument masking rules, parsed from `VERDICT_MASKING_FILE` (see `decision-log/masking.ts`). */
   masking?: MaskingRules;
   /** Decisions older than this many days are dropped, a whole day partition at a time; kept forever when unset. */
   retentionDays?: number;
@@ -306,4 +322,36 @@ export function parseIssuers(inline: string | undefined, file: string | undefine
     );
   }
   return parsed.data;
+}
+
+/** The `verdict` CLI's section: how its commands that talk to a running Verdict reach it. */
+export interface CliConfig {
+  /** `VERDICT_URL`, Verdict's base URL; undefined when unset or empty (then `--url`, else {@link DEFAULT_URL}). */
+  url?: string;
+  /**
+   * The API key sent as `Authorization: Bearer` when `--key` is not given: `VERDICT_API_KEY`,
+   * else `VERDICT_KEY` (the name the quick start once used, read with a notice), else
+   * `VERDICT_ADMIN_KEY` (the server's own admin key, for a CLI beside the server).
+   */
+  apiKey?: string;
+  /** Lines for stderr about how the environment was read (e.g. `VERDICT_KEY` used as `VERDICT_API_KEY`). */
+  notices: string[];
+}
+
+/** The notice printed when the key came from `VERDICT_KEY`. */
+export const VERDICT_KEY_NOTICE = "VERDICT_KEY is read as VERDICT_API_KEY; set VERDICT_API_KEY instead";
+
+/**
+ * Reads the CLI's section of an environment. Empty variables count as unset. Never throws: the
+ * values are checked where they are used (a bad URL fails the request, a bad key gets a 401).
+ */
+export function loadCliConfig(env: Record<string, string | undefined> = process.env): CliConfig {
+  const set = (name: string) => (env[name] ? env[name] : undefined);
+  const notices: string[] = [];
+  let apiKey = set("VERDICT_API_KEY");
+  if (!apiKey && set("VERDICT_KEY")) {
+    apiKey = set("VERDICT_KEY");
+    notices.push(VERDICT_KEY_NOTICE);
+  }
+  return { url: set("VERDICT_URL"), apiKey: apiKey ?? set("VERDICT_ADMIN_KEY"), notices };
 }

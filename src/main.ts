@@ -12,7 +12,7 @@
 import cluster from "node:cluster";
 import pino from "pino";
 import { ConfigError, loadConfig } from "./config.js";
-import { PolicySetError } from "./policy/load.js";
+import { PolicySetError } from "./policy/issues.js";
 import { startServer, type StartOptions } from "./server.js";
 
 /** Starts Verdict from the environment; exits the process on bad configuration or an invalid policy set. */

@@ -17,10 +17,17 @@ import { registerServe } from "./commands/serve.js";
 import { registerTest } from "./commands/test.js";
 import { registerValidate } from "./commands/validate.js";
 import { registerVersions } from "./commands/versions.js";
+import { VERSION } from "../paths.js";
 import { CliError } from "./output.js";
 
 const program = new Command();
-program.name("verdict").description("Verdict: a policy decision point for AI agent tool calls, built on Cedar").showHelpAfterError();
+program
+  .name("verdict")
+  .description("Verdict: a policy decision point for AI agent tool calls, built on Cedar.")
+  .version(VERSION, "-V, --version", "Print Verdict's version.")
+  .helpOption("-h, --help", "Show help for the command.")
+  .helpCommand("help [command]", "Show help for a command.")
+  .showHelpAfterError();
 
 registerServe(program);
 registerValidate(program);

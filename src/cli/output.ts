@@ -3,7 +3,8 @@
  * `file:line:column`, plain tables, and the error that ends a command with a non-zero exit.
  */
 import { join, relative, resolve } from "node:path";
-import type { LoadIssue } from "../policy/load.js";
+import { DEFAULT_POLICY_DIR } from "../config.js";
+import type { LoadIssue } from "../policy/issues.js";
 
 /** Ends a command: its message goes to stderr and the process exits with `exitCode`. */
 export class CliError extends Error {
@@ -27,7 +28,7 @@ export interface Dirs {
  * (default: `schema` beside the policy directory).
  */
 export function projectDirs(dir: string | undefined, schemaDir: string | undefined): Dirs {
-  const policyDir = resolve(dir ?? "policies");
+  const policyDir = resolve(dir ?? DEFAULT_POLICY_DIR);
   return { policyDir, schemaDir: resolve(schemaDir ?? join(policyDir, "..", "schema")) };
 }
 

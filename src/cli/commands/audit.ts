@@ -7,7 +7,7 @@
  */
 import type { Command } from "commander";
 import type { VerifyReport } from "../../audit/verify.js";
-import { apiOptions, apiRequest } from "../api.js";
+import { api, serverOf, serverOptions } from "../client.js";
 
 function print(report: VerifyReport): void {
   for (const s of report.reports) {
@@ -20,23 +20,23 @@ function print(report: VerifyReport): void {
 }
 
 export function registerAudit(program: Command): void {
-  const audit = program.command("audit").description("check the integrity of the decision record");
-  apiOptions(
+  const audit = program.command("audit").description("Check the integrity of the decision record.");
+  serverOptions(
     audit
       .command("verify")
-      .description("walk every stream's hash chain and signed heads; exit 1 when a record was changed, deleted, reordered or cut off")
-      .option("--stream <id>", "check one stream only")
-      .option("--broken-only", "list only broken streams")
-      .option("--json", "print the report as JSON"),
+      .description("Walk every stream's hash chain and signed heads; exit 1 when a record was changed, deleted, reordered or cut off.")
+      .option("--stream <id>", "Check one stream only.")
+      .option("--broken-only", "List only the broken streams.")
+      .option("--json", "Print the report as JSON."),
   )
-    .option("--api", "ask the server at --url instead of reading the database")
+    .option("--api", "Ask the server at --url instead of reading the database.")
     .action(async (opts: { stream?: string; brokenOnly?: boolean; json?: boolean; api?: boolean; url?: string; key?: string }) => {
       let report: VerifyReport;
       if (opts.api) {
         const q = new URLSearchParams();
         if (opts.stream) q.set("stream", opts.stream);
         if (opts.brokenOnly) q.set("brokenOnly", "true");
-        report = (await (await apiRequest(program, opts, `/v1/audit/verify?${q}`)).json()) as VerifyReport;
+        report = await api<VerifyReport>(serverOf(opts), "GET", `/v1/audit/verify?${q}`);
       } else {
         const { withDatabase } = await import("../database.js");
         const { verifyChains } = await import("../../audit/verify.js");

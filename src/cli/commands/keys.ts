@@ -1,22 +1,20 @@
-import { Option, type Command } from "commander";
+import type { Command } from "commander";
 import { ApiKeyStore } from "../../api-keys/store.js";
-import { ApiKeyRole, type ApiKeyCreated, type ApiKeyInfo } from "../../contract/wire.js";
+import { ApiKeyRole, type ApiKeyCreated, type ApiKeyInfo } from "../../contract/api-keys.js";
 import { SigningKeys } from "../../signing-keys/store.js";
-import { api, type ServerOptions } from "../client.js";
+import { api, keyOption, namedServerOf, urlOption } from "../client.js";
 import { withDatabase } from "../database.js";
+import { table } from "../output.js";
 
 /** What the refusal tells an operator whose server holds the embedded database. */
 const THROUGH_API = "--url <its URL> (or VERDICT_URL) and an admin key (--key, VERDICT_API_KEY or VERDICT_ADMIN_KEY)";
 
-/** `--url` and `--key`: with a URL, the command goes through that server's admin API instead of the database. */
+/** `--url` and `--key`: with a URL (or `VERDICT_URL`), the command goes through that server's admin API instead of the database. */
 function viaServer(cmd: Command): Command {
   return cmd
-    .addOption(new Option("--url <url>", "go through this Verdict's admin API instead of the database (needed while a server holds the embedded database)").env("VERDICT_URL"))
-    .addOption(new Option("--key <key>", "admin API key for --url (or VERDICT_API_KEY / VERDICT_ADMIN_KEY)").env("VERDICT_API_KEY"));
+    .addOption(urlOption("Go through this Verdict's admin API instead of the database, needed while a server holds the embedded database (default: VERDICT_URL)."))
+    .addOption(keyOption("The admin API key for --url (default: VERDICT_API_KEY, else VERDICT_ADMIN_KEY)."));
 }
-
-/** The server to go through, or null to open the database (an empty VERDICT_URL counts as unset). */
-const server = (opts: { url?: string; key?: string }): ServerOptions | null => (opts.url ? { url: opts.url, key: opts.key || undefined } : null);
 
 /**
  * `verdict keys`: API keys (create, list, revoke) and Verdict's signing key (rotate-signing),
@@ -26,14 +24,14 @@ const server = (opts: { url?: string; key?: string }): ServerOptions | null => (
  * capture it; it prints a key only once the key is committed.
  */
 export function registerKeys(program: Command): void {
-  const keys = program.command("keys").description("manage API keys (roles: pep, auditor, policy-admin, metrics, admin) and the signing key");
+  const keys = program.command("keys").description("Manage API keys (roles: pep, auditor, policy-admin, metrics, admin) and the signing key.");
 
   viaServer(
     keys
       .command("create")
-      .description("create an API key; prints the key (shown only this once) on stdout")
-      .requiredOption("--role <role>", `one of ${ApiKeyRole.options.join(", ")}`)
-      .requiredOption("--name <name>", "who holds it, e.g. the gateway's name"),
+      .description("Create an API key and print it on stdout (it is shown only this once).")
+      .requiredOption("--role <role>", `Its role: one of ${ApiKeyRole.options.join(", ")}.`)
+      .requiredOption("--name <name>", "Who holds it, e.g. the gateway's name."),
   ).action(async (opts: { role: string; name: string; url?: string; key?: string }) => {
     const role = ApiKeyRole.safeParse(opts.role);
     if (!role.success) {
@@ -41,7 +39,7 @@ export function registerKeys(program: Command): void {
       process.exitCode = 2;
       return;
     }
-    const via = server(opts);
+    const via = namedServerOf(opts);
     const created = via
       ? await api<ApiKeyCreated>(via, "POST", "/v1/keys", { name: opts.name, role: role.data }).then((c) => ({ info: c, key: c.key }))
       : await withDatabase(THROUGH_API, (d) => new ApiKeyStore(d.db).create({ name: opts.name, role: role.data }));
@@ -49,23 +47,26 @@ export function registerKeys(program: Command): void {
     console.log(created.key);
   });
 
-  viaServer(keys.command("list").description("list API keys (never the keys themselves)").option("--json", "print JSON")).action(
+  viaServer(keys.command("list").description("List the API keys (never the keys themselves).").option("--json", "Print JSON.")).action(
     async (opts: { json?: boolean; url?: string; key?: string }) => {
-      const via = server(opts);
+      const via = namedServerOf(opts);
       const list = via ? (await api<{ keys: ApiKeyInfo[] }>(via, "GET", "/v1/keys")).keys : await withDatabase(THROUGH_API, (d) => new ApiKeyStore(d.db).list());
       if (opts.json) {
         console.log(JSON.stringify({ keys: list }, null, 2));
         return;
       }
-      for (const k of list) {
-        console.log([k.id, k.role.padEnd(12), k.prefix.padEnd(10), k.createdAt, k.revokedAt ? `revoked ${k.revokedAt}` : "active", k.name].join("  "));
-      }
+      console.log(
+        table(
+          ["ID", "ROLE", "PREFIX", "CREATED", "STATUS", "NAME"],
+          list.map((k) => [k.id, k.role, k.prefix, k.createdAt, k.revokedAt ? `revoked ${k.revokedAt}` : "active", k.name]),
+        ),
+      );
     },
   );
 
-  viaServer(keys.command("revoke <id>").description("revoke an API key (running servers stop accepting it within seconds)")).action(
+  viaServer(keys.command("revoke <id>").description("Revoke an API key (running servers stop accepting it within seconds).")).action(
     async (id: string, opts: { url?: string; key?: string }) => {
-      const via = server(opts);
+      const via = namedServerOf(opts);
       const revoked = via
         ? await api<ApiKeyInfo>(via, "DELETE", `/v1/keys/${encodeURIComponent(id)}`)
         : await withDatabase(THROUGH_API, (d) => new ApiKeyStore(d.db).revoke(id));
@@ -78,9 +79,9 @@ export function registerKeys(program: Command): void {
     },
   );
 
-  viaServer(keys.command("rotate-signing").description("sign credentials with a new key; the old one stays in the JWKS for a day")).action(
+  viaServer(keys.command("rotate-signing").description("Sign credentials with a new key; the old one stays in the JWKS for a day.")).action(
     async (opts: { url?: string; key?: string }) => {
-      const via = server(opts);
+      const via = namedServerOf(opts);
       const kid = via
         ? (await api<{ kid: string }>(via, "POST", "/v1/signing-keys/rotate")).kid
         : await withDatabase(THROUGH_API, async (d) => (await SigningKeys.open(d.db)).rotate());

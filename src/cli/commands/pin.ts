@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { captureHttpCatalog, captureStdioCatalog, type ToolCatalog } from "../../catalog/capture.js";
 import { toolDefinitionHash } from "../../catalog/tool-schema.js";
 import { unifiedDiff } from "../../policy-versions/diff.js";
+import { DEFAULT_SCHEMA_DIR } from "../../config.js";
 import { CliError, projectDirs } from "../output.js";
 
 const SERVER_ID = /^[A-Za-z0-9_-]+$/;
@@ -28,11 +29,11 @@ function toolChanges(before: ToolCatalog, after: ToolCatalog): { added: string[]
 export function registerPin(program: Command): void {
   program
     .command("pin <server> [command...]")
-    .description("pin a live MCP server's tools/list into schema/servers/<server>.json (stdio: -- <command...>, or --url)")
-    .option("--url <url>", "the server's Streamable HTTP endpoint instead of a command")
-    .option("--header <header...>", "extra HTTP headers for --url, as 'Name: value'")
-    .option("--schema-dir <dir>", "schema directory", "schema")
-    .option("--dry-run", "show what would change without writing")
+    .description("Pin a live MCP server's tools/list into schema/servers/<server>.json (stdio: -- <command...>, or --url).")
+    .option("--url <url>", "The server's Streamable HTTP endpoint, instead of a command.")
+    .option("--header <header...>", "Extra HTTP headers for --url, as 'Name: value'.")
+    .option("--schema-dir <dir>", "The schema directory.", DEFAULT_SCHEMA_DIR)
+    .option("--dry-run", "Show what would change without writing.")
     .action(async (server: string, command: string[], opts: { url?: string; header?: string[]; schemaDir: string; dryRun?: boolean }) => {
       if (!SERVER_ID.test(server)) throw new CliError(`server id ${JSON.stringify(server)} must be letters, digits, _ and - only`, 2);
       if (Boolean(opts.url) === command.length > 0) throw new CliError("give either a command after -- or --url, not both and not neither", 2);

@@ -1,6 +1,6 @@
 import type { Command } from "commander";
-import { readSources } from "../../policy/load.js";
-import { api, serverOptions, type ServerOptions } from "../client.js";
+import { readSources } from "../../policy/sources.js";
+import { api, serverOf, serverOptions, type ServerFlags, type ServerOptions } from "../client.js";
 import { projectDirs } from "../output.js";
 
 /** Publishes the sources of a project directory; returns the server's answer. */
@@ -19,11 +19,11 @@ export function registerPublish(program: Command): void {
   serverOptions(
     program
       .command("publish [dir]")
-      .description("publish a policy directory (default ./policies) as a new version (validated; activate it with verdict activate)")
-      .option("--schema-dir <dir>", "schema directory (default: schema beside the policy directory)")
-      .option("-m, --message <text>", "what this version changes"),
-  ).action(async (dir: string | undefined, opts: ServerOptions & { schemaDir?: string; message?: string }) => {
-    const answer = await publishDir(dir, opts.schemaDir, opts.message, opts);
+      .description("Publish a policy directory (default ./policies) as a new version, validated but not active (activate it with verdict activate).")
+      .option("--schema-dir <dir>", "The schema directory (default: schema beside the policy directory).")
+      .option("-m, --message <text>", "What this version changes."),
+  ).action(async (dir: string | undefined, opts: ServerFlags & { schemaDir?: string; message?: string }) => {
+    const answer = await publishDir(dir, opts.schemaDir, opts.message, serverOf(opts));
     console.log(`${answer.created ? "published" : "already published"} ${answer.version}${answer.active ? " (active)" : ""}`);
   });
 }

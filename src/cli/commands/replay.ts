@@ -1,10 +1,10 @@
 import type { Command } from "commander";
 import type { ReplayProgress, ReplayReport } from "../../policy-versions/replay.js";
-import { send, serverOptions, type ServerOptions } from "../client.js";
+import { send, serverOf, serverOptions, type ServerFlags } from "../client.js";
 import { CliError, table } from "../output.js";
 import { publishDir } from "./publish.js";
 
-type Opts = ServerOptions & { since?: string; until?: string; examples: string; dir?: string; schemaDir?: string; json?: boolean; failOnFlips?: boolean };
+type Opts = ServerFlags & { since?: string; until?: string; examples: string; dir?: string; schemaDir?: string; json?: boolean; failOnFlips?: boolean };
 
 function printReport(r: ReplayReport): void {
   console.log(`candidate ${r.candidate}`);
@@ -32,19 +32,20 @@ export function registerReplay(program: Command): void {
   serverOptions(
     program
       .command("replay [version]")
-      .description("replay recorded decisions against a candidate version and report the flips (allow→deny, deny→allow)")
-      .option("--dir <dir>", "replay the policy files of this directory instead of a published version (publishes them, does not activate)")
-      .option("--schema-dir <dir>", "schema directory for --dir (default: schema beside it)")
-      .option("--since <time>", "ISO 8601 start of the time range (inclusive)")
-      .option("--until <time>", "ISO 8601 end of the time range (exclusive)")
-      .option("--examples <n>", "examples to show per direction", "10")
-      .option("--json", "print the report as JSON")
-      .option("--fail-on-flips", "exit 3 when any decision flips (for CI)"),
+      .description("Replay recorded decisions against a candidate version and report the flips (allow→deny, deny→allow).")
+      .option("--dir <dir>", "Replay the policy files of this directory instead of a published version (publishes them, does not activate them).")
+      .option("--schema-dir <dir>", "The schema directory for --dir (default: schema beside it).")
+      .option("--since <time>", "Start of the time range, ISO 8601 (inclusive).")
+      .option("--until <time>", "End of the time range, ISO 8601 (exclusive).")
+      .option("--examples <n>", "How many examples to show per direction.", "10")
+      .option("--json", "Print the report as JSON.")
+      .option("--fail-on-flips", "Exit 3 when any decision flips (for CI)."),
   ).action(async (version: string | undefined, opts: Opts) => {
     if (Boolean(version) === Boolean(opts.dir)) throw new CliError("give a version or --dir <policy directory>", 2);
-    const candidate = version ?? (await publishDir(opts.dir, opts.schemaDir, "replay candidate", opts)).version;
+    const server = serverOf(opts);
+    const candidate = version ?? (await publishDir(opts.dir, opts.schemaDir, "replay candidate", server)).version;
     const body = { since: opts.since, until: opts.until, examples: Number(opts.examples) };
-    const res = await send(opts, "POST", `/v1/policy-sets/${encodeURIComponent(candidate)}/replay`, body, "application/x-ndjson");
+    const res = await send(server, "POST", `/v1/policy-sets/${encodeURIComponent(candidate)}/replay`, body, "application/x-ndjson");
     let report: ReplayReport | null = null;
     let buffered = "";
     const decoder = new TextDecoder();

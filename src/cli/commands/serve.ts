@@ -4,8 +4,8 @@ import type { Command } from "commander";
 export function registerServe(program: Command): void {
   program
     .command("serve")
-    .description("start the Verdict server (configuration from the environment: PORT, DATABASE_URL, ...)")
-    .option("-w, --watch", "development mode: serve policies/ and schema/ from disk and reload them on save (ignores activations in the database)")
+    .description("Start the Verdict server, configured from the environment (PORT, DATABASE_URL, ...).")
+    .option("-w, --watch", "Development mode: serve policies/ and schema/ from disk and reload them on save (ignores activations in the database).")
     .action(async (opts: { watch?: boolean }) => {
       const { runVerdict } = await import("../../main.js");
       await runVerdict({ watch: opts.watch ?? false });

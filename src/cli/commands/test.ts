@@ -1,7 +1,8 @@
 import { relative } from "node:path";
 import type { Command } from "commander";
 import { FixtureError, loadFixtures, runFixtures } from "../../policy/fixtures.js";
-import { loadPolicySet, PolicySetError } from "../../policy/load.js";
+import { loadPolicySet } from "../../policy/build.js";
+import { PolicySetError } from "../../policy/issues.js";
 import { CliError, formatIssue, projectDirs, table } from "../output.js";
 
 /**
@@ -12,9 +13,9 @@ import { CliError, formatIssue, projectDirs, table } from "../output.js";
 export function registerTest(program: Command): void {
   program
     .command("test [dir]")
-    .description("run the ALLOW/ and DENY/ request fixtures of a policy directory (default ./policies)")
-    .option("--schema-dir <dir>", "schema directory (default: schema beside the policy directory)")
-    .option("--now <time>", "ISO 8601 instant to evaluate at (context.session.requestTime); default: now")
+    .description("Run the ALLOW/ and DENY/ request fixtures of a policy directory (default ./policies).")
+    .option("--schema-dir <dir>", "The schema directory (default: schema beside the policy directory).")
+    .option("--now <time>", "The instant to evaluate at, ISO 8601 (context.session.requestTime; default: now).")
     .action((dir: string | undefined, opts: { schemaDir?: string; now?: string }) => {
       const dirs = projectDirs(dir, opts.schemaDir);
       const now = opts.now ? new Date(opts.now) : new Date();

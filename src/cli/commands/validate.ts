@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { loadPolicySet, PolicySetError } from "../../policy/load.js";
+import { loadPolicySet } from "../../policy/build.js";
+import { PolicySetError } from "../../policy/issues.js";
 import { CliError, formatIssue, projectDirs } from "../output.js";
 
 /**
@@ -10,8 +11,8 @@ import { CliError, formatIssue, projectDirs } from "../output.js";
 export function registerValidate(program: Command): void {
   program
     .command("validate [dir]")
-    .description("validate a policy directory (default ./policies) against its schema, in Cedar's strict mode")
-    .option("--schema-dir <dir>", "schema directory (default: schema beside the policy directory)")
+    .description("Validate a policy directory (default ./policies) against its schema, in Cedar's strict mode.")
+    .option("--schema-dir <dir>", "The schema directory (default: schema beside the policy directory).")
     .action((dir: string | undefined, opts: { schemaDir?: string }) => {
       const dirs = projectDirs(dir, opts.schemaDir);
       try {

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { api, serverOptions, type ServerOptions } from "../client.js";
+import { api, serverOf, serverOptions, type ServerFlags } from "../client.js";
 import { shortVersion, table } from "../output.js";
 
 interface VersionRow {
@@ -12,8 +12,8 @@ interface VersionRow {
 
 /** `verdict versions`: the published versions, newest first, the active one marked. */
 export function registerVersions(program: Command): void {
-  serverOptions(program.command("versions").description("list published policy-set versions (* marks the active one)")).action(async (opts: ServerOptions) => {
-    const answer = await api<{ versions: VersionRow[]; serving: string | null }>(opts, "GET", "/v1/policy-sets");
+  serverOptions(program.command("versions").description("List the published policy-set versions, newest first (* marks the active one).")).action(async (opts: ServerFlags) => {
+    const answer = await api<{ versions: VersionRow[]; serving: string | null }>(serverOf(opts), "GET", "/v1/policy-sets");
     if (!answer.versions.length) {
       console.log("no versions published yet (verdict publish)");
       return;
