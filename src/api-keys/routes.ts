@@ -4,8 +4,8 @@
  * (see `ROUTE_ROLES`).
  */
 import { Hono } from "hono";
-import { ApiKeyCreateRequest, type ApiKeyCreated } from "../contract/wire.js";
-import type { AppDeps, AppEnv } from "../http/app.js";
+import { ApiKeyCreateRequest, type ApiKeyCreated } from "../contract/api-keys.js";
+import type { AppDeps, AppEnv } from "../http/deps.js";
 import { VerdictError } from "../http/errors.js";
 import { readBody } from "../http/validate.js";
 

@@ -10,7 +10,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { asc, count, eq, sql } from "drizzle-orm";
-import type { ApiKeyInfo, ApiKeyRole } from "../contract/wire.js";
+import type { ApiKeyInfo, ApiKeyRole } from "../contract/api-keys.js";
 import { apiKeys } from "../db/auth-schema.js";
 import type { Db } from "../db/client.js";
 

@@ -15,13 +15,14 @@
  */
 import { z } from "zod";
 import { boundedString, ID_MAX, KIND_MAX } from "../contract/limits.js";
-import { Task } from "../contract/wire.js";
-import type { CedarType, Entity, EntityUid, SchemaJson } from "../cedar/engine.js";
+import { Task } from "../contract/decision.js";
+import { REASONS } from "../contract/reasons.js";
+import type { CedarType, Entity, EntityUid, SchemaJson } from "../cedar/types.js";
 import { fromZod, VerdictError } from "../http/errors.js";
 import { evaluateAuthorize } from "../pdp/authorize.js";
 import { microsSince, uidText, type Evaluation } from "../pdp/evaluation.js";
 import { evaluateToolCall, type ToolCallQuestion } from "../pdp/tool-call.js";
-import type { PolicySet } from "../policy/load.js";
+import type { PolicySet } from "../policy/policy-set.js";
 import type { Evaluation4 } from "./wire.js";
 
 /** `action.name` of the MCP binding. */
@@ -107,7 +108,7 @@ function evaluateCedar(ps: PolicySet, e: Evaluation4, now: Date): Evaluation {
     return {
       kind: "authorize",
       decision: "deny",
-      reasons: [unknownType !== null ? "verdict:unknown-type" : "verdict:unknown-action"],
+      reasons: [unknownType !== null ? REASONS.unknownType : REASONS.unknownAction],
       errors: [],
       obligations: [],
       message:

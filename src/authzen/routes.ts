@@ -9,8 +9,8 @@
  * app's request-id middleware.
  */
 import { Hono, type Context } from "hono";
-import { recordEvaluations } from "../pdp/decide.js";
-import type { AppDeps, AppEnv } from "../http/app.js";
+import { proofMissing, recordEvaluations, unlessUnproven } from "../pdp/decide.js";
+import type { AppDeps, AppEnv } from "../http/deps.js";
 import { VerdictError } from "../http/errors.js";
 import { readBody } from "../http/validate.js";
 import type { Evaluation } from "../pdp/evaluation.js";
@@ -80,11 +80,8 @@ export function authzenRoutes(deps: AppDeps): Hono<AppEnv> {
     const ps = deps.policies.get();
     // AuthZEN carries no tokens: when VERDICT_REQUIRE_VERIFIED asks for a proof, every answer
     // is a deny naming it, as on `/v1/authorize`.
-    const unproven = deps.identity?.requirementFailure(false, false) ?? null;
-    const evaluate = (e: Evaluation4): Evaluation => {
-      const evaluation = evaluateAuthzen(ps, e, time);
-      return unproven ? { ...evaluation, decision: "deny", reasons: [unproven.reason], errors: [], message: unproven.message } : evaluation;
-    };
+    const unproven = proofMissing(deps);
+    const evaluate = (e: Evaluation4): Evaluation => unlessUnproven(evaluateAuthzen(ps, e, time), unproven);
     const evaluations = evaluateInOrder(items, options.evaluations_semantic, evaluate);
     const answers = await recordEvaluations(deps, c, evaluations.map((evaluation) => ({ evaluation })), time, "authzen");
     return answers.map((a) => ({

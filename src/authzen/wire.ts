@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { BATCH_MAX, boundedString, ID_MAX, TYPE_MAX } from "../contract/limits.js";
-import { CedarContext } from "../contract/wire.js";
+import { CedarContext } from "../contract/decision.js";
 
 /** An AuthZEN `id` or action `name`: recorded and indexed, so bounded (`ID_MAX`, docs/limits.md). */
 const name = boundedString(ID_MAX);

@@ -5,7 +5,7 @@
  */
 import { Hono } from "hono";
 import { z } from "zod";
-import type { AppDeps, AppEnv } from "../http/app.js";
+import type { AppDeps, AppEnv } from "../http/deps.js";
 import { VerdictError } from "../http/errors.js";
 import type { ToolDriftRegistry } from "./drift.js";
 

@@ -8,7 +8,7 @@ import { sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { toolDrift } from "../db/policy-sets-schema.js";
 import type { DriftReport } from "../pdp/tool-list.js";
-import type { PolicySet } from "../policy/load.js";
+import type { PolicySet } from "../policy/policy-set.js";
 
 /** Channel notified when a replica records drift, so the others refresh without waiting for a poll. */
 export const DRIFT_CHANNEL = "verdict_tool_drift";

@@ -1,6 +1,6 @@
 /**
  * The real MCP servers whose tool catalogs Verdict ships pinned in `schema/servers/`.
- * Each entry says how to spawn the server over stdio; `scripts/capture-catalogs.ts` and the
+ * Each entry says how to spawn the server over stdio; `tools/scripts/capture-catalogs.ts` and the
  * catalog test both use this table, so what is pinned is what the installed server reports.
  */
 export interface KnownServer {

@@ -15,7 +15,7 @@ import { generateSchema } from "@cedar-policy/mcp-schema-generator-wasm";
 import { Ajv, type ValidateFunction } from "ajv";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import canonicalize from "canonicalize";
-import type { CedarType, SchemaAction, SchemaJson } from "../cedar/engine.js";
+import type { CedarType, SchemaAction, SchemaJson } from "../cedar/types.js";
 import type { ToolCatalog } from "./capture.js";
 
 /** A tool's input type with every name resolved, used to convert JSON arguments into Cedar values. */

@@ -4,13 +4,13 @@
  * `npm start` needs no set-up. Migrations from `migrations/` run on open.
  */
 import { mkdirSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { sql } from "drizzle-orm";
 import { drizzle as drizzlePg } from "drizzle-orm/node-postgres";
 import { migrate as migratePg } from "drizzle-orm/node-postgres/migrator";
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
 import pg from "pg";
 import type { Logger } from "pino";
+import { MIGRATIONS_DIR } from "../paths.js";
 import { lockDataDir } from "./lock.js";
 
 export { DatabaseLockedError, DatabaseLockFileError } from "./lock.js";
@@ -29,7 +29,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-const migrationsFolder = fileURLToPath(new URL("../../migrations", import.meta.url));
+const migrationsFolder = MIGRATIONS_DIR;
 /** Arbitrary constant: serialises migrations of replicas that start together. */
 const MIGRATION_LOCK = 727_001;
 /** How long closing the Postgres pool waits for checked-out clients, in ms. */

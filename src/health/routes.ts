@@ -6,7 +6,7 @@
  * with a valid API key (any role).
  */
 import { Hono, type Context } from "hono";
-import type { AppDeps, AppEnv } from "../http/app.js";
+import type { AppDeps, AppEnv } from "../http/deps.js";
 
 /**
  * Whether the request carries a valid API key (`Authorization: Bearer <key>`, unknown and revoked

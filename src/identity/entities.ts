@@ -1,4 +1,4 @@
-import type { Entity, EntityUid } from "../cedar/engine.js";
+import type { Entity, EntityUid } from "../cedar/types.js";
 import type { EntityStore } from "../policy/entity-store.js";
 import { uidKey } from "../policy/entity-store.js";
 import type { ResolvedIdentity } from "./resolve.js";

@@ -5,7 +5,8 @@
  * demands are each a `failure`: the request is denied before any policy runs, with a reason
  * naming the cause (`verdict:agent-token-expired`, `verdict:unverified-user`, ...), and recorded.
  */
-import type { DelegationActor, RecordedIdentity, RecordedParty } from "../contract/wire.js";
+import { IDENTITY_REASONS, REASONS, tokenRefusedReason } from "../contract/reasons.js";
+import type { DelegationActor, RecordedIdentity, RecordedParty } from "../contract/decision-log.js";
 import type { RequireVerified } from "../config.js";
 import { TokenError, tokenSha256, type TokenKind, type TokenVerifier, type VerifiedToken } from "./token-verifier.js";
 
@@ -17,12 +18,10 @@ export interface Party extends RecordedParty {
 
 /** A reason to deny before any policy is evaluated. */
 export interface IdentityFailure {
-  /** `verdict:<check>` */
+  /** One of `IDENTITY_REASONS` (`src/contract/reasons.ts`). */
   reason: string;
   message: string;
 }
-
-const IDENTITY_FAILURE = /^verdict:(?:(?:agent|user)-token-[a-z-]+|(?:agent|user|delegation)-mismatch|unverified-(?:agent|user))$/;
 
 /**
  * Whether a recorded reason is an {@link IdentityFailure} of {@link IdentityResolver.resolve}
@@ -31,7 +30,7 @@ const IDENTITY_FAILURE = /^verdict:(?:(?:agent|user)-token-[a-z-]+|(?:agent|user
  * that no policy set changes, so replay keeps such a deny as it was.
  */
 export function isIdentityFailureReason(reason: string): boolean {
-  return IDENTITY_FAILURE.test(reason);
+  return IDENTITY_REASONS.has(reason);
 }
 
 /** The outcome of identifying a request's parties. */
@@ -73,10 +72,10 @@ export class IdentityResolver {
   requirementFailure(agentVerified: boolean, userVerified: boolean): IdentityFailure | null {
     const need = this.requireVerified;
     if ((need === "agent" || need === "both") && !agentVerified) {
-      return { reason: "verdict:unverified-agent", message: "the agent must be proven by a token (VERDICT_REQUIRE_VERIFIED)" };
+      return { reason: REASONS.unverifiedAgent, message: "the agent must be proven by a token (VERDICT_REQUIRE_VERIFIED)" };
     }
     if ((need === "user" || need === "both") && !userVerified) {
-      return { reason: "verdict:unverified-user", message: "the user must be proven by a token (VERDICT_REQUIRE_VERIFIED)" };
+      return { reason: REASONS.unverifiedUser, message: "the user must be proven by a token (VERDICT_REQUIRE_VERIFIED)" };
     }
     return null;
   }
@@ -98,10 +97,10 @@ export class IdentityResolver {
         t = await this.verifier.verify(token, kind);
       } catch (e) {
         if (!(e instanceof TokenError)) throw e;
-        return { reason: `verdict:${kind}-token-${e.failure}`, message: e.message };
+        return { reason: tokenRefusedReason(kind, e.failure), message: e.message };
       }
       if (asserted !== undefined && asserted !== t.id) {
-        return { reason: `verdict:${kind}-mismatch`, message: `${kind} ${JSON.stringify(asserted)} was asserted but the ${kind} token proves ${JSON.stringify(t.id)}` };
+        return { reason: kind === "agent" ? REASONS.agentMismatch : REASONS.userMismatch, message: `${kind} ${JSON.stringify(asserted)} was asserted but the ${kind} token proves ${JSON.stringify(t.id)}` };
       }
       return t;
     };
@@ -125,7 +124,7 @@ export class IdentityResolver {
       return {
         ...out,
         failure: {
-          reason: "verdict:delegation-mismatch",
+          reason: REASONS.delegationMismatch,
           message: `the user token delegates to ${JSON.stringify(current.sub)}, not to agent ${JSON.stringify(out.agent.id)}`,
         },
       };

@@ -17,25 +17,15 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from "jose";
-import type { DelegationActor } from "../contract/wire.js";
+import type { DelegationActor } from "../contract/decision-log.js";
 import type { IssuerConfig } from "../config.js";
+import type { TokenFailure } from "../contract/reasons.js";
 
 /** Which party a token is meant to prove. */
 export type TokenKind = "agent" | "user";
 
-/** Why a token was refused; the decision's reason is `verdict:<kind>-token-<failure>`. */
-export type TokenFailure =
-  | "malformed"
-  | "unsigned"
-  | "algorithm-not-allowed"
-  | "unknown-issuer"
-  | "unknown-key"
-  | "bad-signature"
-  | "expired"
-  | "not-yet-valid"
-  | "wrong-audience"
-  | "invalid-claims"
-  | "keys-unavailable";
+/** Why a token was refused (`TOKEN_FAILURES`); the decision's reason is `verdict:<kind>-token-<failure>`. */
+export type { TokenFailure };
 
 /** A token was refused; `failure` names the cause, the message says what exactly (never the token). */
 export class TokenError extends Error {

@@ -37,7 +37,7 @@ export interface PoolState {
   readonly waitingCount: number;
 }
 
-/** Why a decision-log record was not written (`RecordFailure` of `decisions/log.ts`, less `closed`). */
+/** Why a decision-log record was not written (`RecordFailure` of `decision-log/writer.ts`, less `closed`). */
 export type WriteFailure = "refused" | "unavailable";
 
 /** Where the metrics read state at scrape time. */

@@ -6,7 +6,7 @@
 import { createServer, type Server } from "node:http";
 import { Hono } from "hono";
 import type { Logger } from "pino";
-import type { AppEnv } from "../http/app.js";
+import type { AppEnv } from "../http/deps.js";
 import type { Metrics } from "./metrics.js";
 
 /** The route on the API. */

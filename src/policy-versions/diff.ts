@@ -3,7 +3,8 @@
  * (by id: added, removed, changed) and the pinned tools (by action id, by definition hash).
  */
 import { createTwoFilesPatch } from "diff";
-import type { PolicySet, PolicySetSources } from "../policy/load.js";
+import type { PolicySet } from "../policy/policy-set.js";
+import type { PolicySetSources } from "../policy/sources.js";
 
 /** One changed file, with its unified diff. */
 export interface FileChange {

@@ -8,12 +8,14 @@ import { Hono, type Context } from "hono";
 import { stream as streamBody } from "hono/streaming";
 import { z } from "zod";
 import { callerOf as keyCaller } from "../http/key-auth.js";
-import { CedarParseError, splitPolicies } from "../cedar/engine.js";
-import { LinkRequest, PublishRequest, ReplayRequest, TemplateRequest } from "../contract/wire.js";
-import type { AppDeps, AppEnv } from "../http/app.js";
+import { splitPolicies } from "../cedar/policies.js";
+import { CedarParseError } from "../cedar/types.js";
+import { LinkRequest, PublishRequest, ReplayRequest, TemplateRequest } from "../contract/policy-versions.js";
+import type { AppDeps, AppEnv } from "../http/deps.js";
 import { fromZod, VerdictError } from "../http/errors.js";
 import { readBody } from "../http/validate.js";
-import { PolicySetError, type PolicySetSources } from "../policy/load.js";
+import { PolicySetError } from "../policy/issues.js";
+import type { PolicySetSources } from "../policy/sources.js";
 import { diffVersions } from "./diff.js";
 import { replay, type ReplayProgress } from "./replay.js";
 import {

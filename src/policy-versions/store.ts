@@ -7,7 +7,9 @@
 import { desc, eq, like, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { policySetActivations, policySetVersions } from "../db/policy-sets-schema.js";
-import { buildPolicySet, policySetVersion, type PolicySet, type PolicySetSources } from "../policy/load.js";
+import { buildPolicySet } from "../policy/build.js";
+import type { PolicySet } from "../policy/policy-set.js";
+import { policySetVersion, type PolicySetSources } from "../policy/sources.js";
 
 /** Channel of the notification sent on every activation; its payload is the version. */
 export const ACTIVATION_CHANNEL = "verdict_policy_set";
@@ -181,12 +183,6 @@ export async function resolveVersion(db: Db, ref: string): Promise<string> {
   if (rows.length === 0) throw new VersionLookupError(`no published version ${ref}`, "not_found");
   if (rows.length > 1) throw new VersionLookupError(`${ref} names more than one version; give more digits`, "ambiguous");
   return rows[0]!.version;
-}
-
-/** The sources of a published version, or undefined. */
-export async function versionSources(db: Db, version: string): Promise<PolicySetSources | undefined> {
-  const [row] = await db.select({ sources: policySetVersions.sources }).from(policySetVersions).where(eq(policySetVersions.version, version));
-  return row?.sources as PolicySetSources | undefined;
 }
 
 /**

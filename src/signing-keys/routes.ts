@@ -4,7 +4,7 @@
  * key (admin only); the old key stays published for the grace period.
  */
 import { Hono } from "hono";
-import type { AppDeps, AppEnv } from "../http/app.js";
+import type { AppDeps, AppEnv } from "../http/deps.js";
 
 /** The JWKS and rotation routes, mounted by `createApp`. */
 export function signingKeyRoutes(deps: AppDeps): Hono<AppEnv> {

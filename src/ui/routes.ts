@@ -8,7 +8,7 @@ import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 import { Hono } from "hono";
 import { secureHeaders } from "hono/secure-headers";
-import type { AppEnv } from "../http/app.js";
+import type { AppEnv } from "../http/deps.js";
 import { UI_CONTENT_SECURITY_POLICY } from "../http/secure-headers.js";
 
 const require = createRequire(import.meta.url);

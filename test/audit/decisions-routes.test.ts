@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DecisionRecord } from "../../src/contract/wire.js";
+import type { DecisionRecord } from "../../src/contract/decision-log.js";
 import { recordHash } from "../../src/decision-log/record.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 

@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadPolicySet } from "../../src/policy/load.js";
+import { loadPolicySet } from "../../src/policy/build.js";
 import { createTestApp, ROOT, TEST_ISSUER, type TestApp } from "../helpers/app.js";
 import { decisionRows, refuseDecisionInserts } from "../helpers/refuse-decisions.js";
 

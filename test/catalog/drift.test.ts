@@ -2,7 +2,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureStdioCatalog, type ToolCatalog } from "../../src/catalog/capture.js";
 import { toolDefinitionHash } from "../../src/catalog/tool-schema.js";
-import { buildPolicySet, readSources, type PolicySetSources } from "../../src/policy/load.js";
+import { buildPolicySet } from "../../src/policy/build.js";
+import { readSources, type PolicySetSources } from "../../src/policy/sources.js";
 import { ToolDriftRegistry } from "../../src/catalog/drift.js";
 import { createTestApp, EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR, ROOT, type TestApp } from "../helpers/app.js";
 

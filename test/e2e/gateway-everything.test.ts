@@ -9,7 +9,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import pino from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DecisionPage } from "../../src/contract/wire.js";
+import type { DecisionPage } from "../../src/contract/decision-log.js";
 import { startGateway, type Gateway } from "../../packages/mcp/src/gateway/gateway.js";
 import { TEST_ADMIN_KEY } from "../helpers/app.js";
 import { denial, EVERYTHING_SERVER, LISTENING_PORT, REPORT_LISTEN_PORT } from "../helpers/mcp.js";

@@ -9,7 +9,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import canonicalize from "canonicalize";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DecisionPage } from "../../src/contract/wire.js";
+import type { DecisionPage } from "../../src/contract/decision-log.js";
 import { TEST_ADMIN_KEY } from "../helpers/app.js";
 import { denial, FILESYSTEM_SERVER, GATEWAY_BIN } from "../helpers/mcp.js";
 import { startTestVerdict, type TestVerdict } from "../helpers/verdict.js";

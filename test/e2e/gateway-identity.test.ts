@@ -21,7 +21,7 @@ import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/
 import { CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { DecisionRecord } from "../../src/contract/wire.js";
+import type { DecisionRecord } from "../../src/contract/decision-log.js";
 import { connectWithVerdict, META_CREDENTIAL } from "../../packages/mcp/src/middleware/index.js";
 import { EXAMPLE_SCHEMA_DIR, TEST_ADMIN_KEY } from "../helpers/app.js";
 import { createTestIssuer, type TestIssuer } from "../helpers/issuer.js";

@@ -28,7 +28,7 @@ describe("MCP conformance through the gateway", () => {
       // npm pointed at a registry that refuses every connection, offline: an install at test
       // time cannot succeed, so it would fail this test instead of quietly reaching the network.
       const env = { ...process.env, DATABASE_URL: pgDb?.url ?? "", npm_config_registry: "http://127.0.0.1:0/", npm_config_offline: "true" };
-      const child = spawn(process.execPath, ["--import", "tsx", join(ROOT, "tools", "scripts", "conformance.ts")], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, ["--conditions=@verdict/source", "--import", "tsx", join(ROOT, "tools", "scripts", "conformance.ts")], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       child.stdout.on("data", (c: Buffer) => (out += c.toString()));
       child.stderr.on("data", (c: Buffer) => (out += c.toString()));

@@ -7,7 +7,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordHash } from "../../src/decision-log/record.js";
-import { fromRow } from "../../src/decision-log/query.js";
+import { fromRow } from "../../src/decision-log/row.js";
 import { startPrivatePostgres, type PrivatePostgres } from "../helpers/private-postgres.js";
 import { TEST_ADMIN_KEY } from "../helpers/app.js";
 import { startTestVerdict, type TestVerdict } from "../helpers/verdict.js";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { ApiKeyStore } from "../../src/api-keys/store.js";
 import type { IssuerConfig, RequireVerified } from "../../src/config.js";
-import type { ApiKeyRole } from "../../src/contract/wire.js";
+import type { ApiKeyRole } from "../../src/contract/api-keys.js";
 import { DecisionLog } from "../../src/decision-log/writer.js";
 import type { Masking } from "../../src/decision-log/masking.js";
 import type { AccessLogLevel } from "../../src/http/access-log.js";
@@ -17,7 +17,8 @@ import { IdentityResolver } from "../../src/identity/resolve.js";
 import { TokenVerifier } from "../../src/identity/token-verifier.js";
 import { SigningKeys } from "../../src/signing-keys/store.js";
 import { ActivePolicySet } from "../../src/policy/active.js";
-import { loadPolicySet, type PolicySet } from "../../src/policy/load.js";
+import { loadPolicySet } from "../../src/policy/build.js";
+import type { PolicySet } from "../../src/policy/policy-set.js";
 import { createTestDatabase, type TestDatabase } from "./db.js";
 import { checkResponse } from "./error-bodies.js";
 

@@ -8,9 +8,10 @@ import { v7 as uuidv7 } from "uuid";
 import type { Db } from "../../src/db/client.js";
 import type { DecisionLog } from "../../src/decision-log/writer.js";
 import { ensureDecisionPartitions } from "../../src/decision-log/partitions.js";
-import { toRecord, type DecisionRecord } from "../../src/decision-log/record.js";
+import type { DecisionRecord } from "../../src/decision-log/record.js";
+import { toRecord } from "../../src/pdp/decide.js";
 import { evaluateToolCall, type ToolCallQuestion } from "../../src/pdp/tool-call.js";
-import type { PolicySet } from "../../src/policy/load.js";
+import type { PolicySet } from "../../src/policy/policy-set.js";
 
 /** Evaluates a tool call with the real engine and appends its record, as the API would. */
 export function recordToolCall(

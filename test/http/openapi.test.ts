@@ -1,9 +1,9 @@
 /**
  * `GET /openapi.json` (issue 15, item 4): the document validates as OpenAPI 3.1, describes every
  * route the app serves and no other (hono's `app.routes` against the document's paths and
- * methods, both ways), says what the middleware enforces about keys, and fits the README: each
- * curl example's body validates against the request schema of its method and path, and each
- * documented answer against the response schema of its documented status. Real answers of the
+ * methods, both ways), says what the middleware enforces about keys, and fits the README and
+ * `docs/*.md`: each curl example's body validates against the request schema of its method and
+ * path, and each documented answer against the response schema of its documented status. Real answers of the
  * running app are validated against the document too, since response schemas are not what the
  * server validates its answers with.
  */
@@ -12,7 +12,7 @@ import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OPERATIONS, openApiPath } from "../../src/http/openapi.js";
-import { readSources } from "../../src/policy/load.js";
+import { readSources } from "../../src/policy/sources.js";
 import { createTestApp, EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR, type TestApp } from "../helpers/app.js";
 import { readmeExamples } from "../helpers/readme.js";
 
@@ -103,7 +103,7 @@ function curlCommands(script: string): string[] {
   return out;
 }
 
-/** The curl commands of a README shell block, in order. */
+/** The curl commands of a documented shell block, in order. */
 function curls(script: string): Curl[] {
   return curlCommands(script).map((args) => {
     const url = new URL(/https?:\/\/127\.0\.0\.1:8700[^\s'"]*/.exec(args)![0]);
@@ -171,10 +171,10 @@ describe("GET /openapi.json", () => {
   });
 });
 
-describe("README.md's examples fit the document", () => {
+describe("the curl examples of README.md and docs/*.md fit the document", () => {
   const examples = readmeExamples();
 
-  it("validates every request body, query parameter and header of a README curl against its operation", () => {
+  it("validates every request body, query parameter and header of a documented curl against its operation", () => {
     const problems: string[] = [];
     let bodies = 0;
     let queries = 0;
@@ -183,29 +183,29 @@ describe("README.md's examples fit the document", () => {
       for (const c of curls(ex.script)) {
         const op = operationFor(c.method, c.path);
         if (!op) {
-          problems.push(`README.md:${ex.line}: ${c.method} ${c.path} is not in the document`);
+          problems.push(`${ex.file}:${ex.line}: ${c.method} ${c.path} is not in the document`);
           continue;
         }
         const names = new Set((op.parameters ?? []).filter((p: Json) => p.in === "query").map((p: Json) => p.name));
         for (const q of c.query) {
           queries++;
-          if (!names.has(q) && !(q.startsWith("arg.") && names.has("arg.<path>"))) problems.push(`README.md:${ex.line}: query parameter ${q} is not declared`);
+          if (!names.has(q) && !(q.startsWith("arg.") && names.has("arg.<path>"))) problems.push(`${ex.file}:${ex.line}: query parameter ${q} is not declared`);
         }
         const headerNames = new Set((op.parameters ?? []).filter((p: Json) => p.in === "header").map((p: Json) => p.name.toLowerCase()));
         for (const h of c.headers) {
           headers++;
           // Authorization is the security scheme; content negotiation is the media types'.
-          if (!["authorization", "content-type", "accept"].includes(h) && !headerNames.has(h)) problems.push(`README.md:${ex.line}: header ${h} is not declared`);
+          if (!["authorization", "content-type", "accept"].includes(h) && !headerNames.has(h)) problems.push(`${ex.file}:${ex.line}: header ${h} is not declared`);
         }
         if (c.body === undefined) continue;
         bodies++;
         const schema = op.requestBody?.content?.["application/json"]?.schema;
         if (!schema) {
-          problems.push(`README.md:${ex.line}: ${c.method} ${c.path} takes no body`);
+          problems.push(`${ex.file}:${ex.line}: ${c.method} ${c.path} takes no body`);
           continue;
         }
         // A body the server refuses for its content (the integer beyond 2^53) is still of the schema's shape.
-        for (const e of check(schema, JSON.parse(c.body))) problems.push(`README.md:${ex.line}: body ${e}`);
+        for (const e of check(schema, JSON.parse(c.body))) problems.push(`${ex.file}:${ex.line}: body ${e}`);
       }
     }
     expect(problems).toEqual([]);
@@ -224,11 +224,11 @@ describe("README.md's examples fit the document", () => {
       const response = operationFor(last.method, last.path)?.responses?.[String(ex.status)];
       const schema = (deref(response) as Json | undefined)?.content?.["application/json"]?.schema;
       if (!schema) {
-        problems.push(`README.md:${ex.line}: no JSON answer for ${ex.status} of ${last.method} ${last.path}`);
+        problems.push(`${ex.file}:${ex.line}: no JSON answer for ${ex.status} of ${last.method} ${last.path}`);
         continue;
       }
       answers++;
-      for (const e of check(schema, ex.documented)) problems.push(`README.md:${ex.line}: answer ${e}`);
+      for (const e of check(schema, ex.documented)) problems.push(`${ex.file}:${ex.line}: answer ${e}`);
     }
     expect(problems).toEqual([]);
     expect(answers).toBeGreaterThanOrEqual(10);

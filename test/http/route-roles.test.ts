@@ -1,11 +1,11 @@
 /**
  * Every route the app registers, asked with every role's key and with none, against the
  * intended route → role table written out below (independently of `ROUTE_ROLES` in
- * src/auth/middleware.ts, so a wrong rule there cannot make this test agree with it). A route
+ * src/http/key-auth.ts, so a wrong rule there cannot make this test agree with it). A route
  * registered without a row here fails the test: whoever adds an endpoint must say who may call it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ApiKeyRole } from "../../src/contract/wire.js";
+import { ApiKeyRole } from "../../src/contract/api-keys.js";
 import { createTestApp, type TestApp } from "../helpers/app.js";
 
 type Role = ApiKeyRole;

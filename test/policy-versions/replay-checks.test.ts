@@ -5,7 +5,7 @@
  * `tools/call` answers under that version.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readSources, type PolicySetSources } from "../../src/policy/load.js";
+import { readSources, type PolicySetSources } from "../../src/policy/sources.js";
 import { EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR, TEST_ADMIN_KEY } from "../helpers/app.js";
 import { startTestVerdict, type TestVerdict } from "../helpers/verdict.js";
 

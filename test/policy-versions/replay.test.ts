@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readSources } from "../../src/policy/load.js";
+import { readSources } from "../../src/policy/sources.js";
 import { createTestApp, EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR, examplePolicySet, type TestApp } from "../helpers/app.js";
 import { CANDIDATE_POLICIES, expectedFlips, insertSyntheticDecisions } from "../helpers/synthetic-decisions.js";
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import pino from "pino";
 import { ActivePolicySet } from "../../src/policy/active.js";
-import { readSources, type PolicySetSources } from "../../src/policy/load.js";
+import { readSources, type PolicySetSources } from "../../src/policy/sources.js";
 import { PolicySetCache } from "../../src/policy-versions/store.js";
 import { PolicySetSync } from "../../src/policy-versions/sync.js";
 import { ToolDriftRegistry } from "../../src/catalog/drift.js";

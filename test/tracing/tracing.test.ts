@@ -13,7 +13,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import type { DecisionRecord, DecisionResponse } from "../../src/contract/wire.js";
+import type { DecisionResponse } from "../../src/contract/decision.js";
+import type { DecisionRecord } from "../../src/contract/decision-log.js";
 import { TEST_ADMIN_KEY } from "../helpers/app.js";
 import { FILESYSTEM_SERVER, GATEWAY_BIN } from "../helpers/mcp.js";
 import { startTestVerdict, type TestVerdict } from "../helpers/verdict.js";
@@ -93,7 +94,7 @@ async function get<T>(v: TestVerdict, path: string): Promise<T> {
 
 const ALLOWED = { agent: "incident-bot", user: "alice", server: "filesystem", tool: "read_file", arguments: { path: "/srv/runbooks/db.md" }, task: { id: "INC-1234", kind: "incident" } };
 const DENIED = { agent: "code-assistant", server: "filesystem", tool: "delete_file", arguments: { path: "/srv/app" } };
-/** The README's tools/list example: echo visible; get-env forbidden, get-sum not as pinned. */
+/** The tools/list example of docs/api.md: echo visible; get-env forbidden, get-sum not as pinned. */
 const LIST = {
   agent: "code-assistant",
   server: "everything",

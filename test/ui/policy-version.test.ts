@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { readSources, type PolicySetSources } from "../../src/policy/load.js";
+import { readSources, type PolicySetSources } from "../../src/policy/sources.js";
 import { startServer, type RunningServer } from "../../src/server.js";
 import { EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR, ROOT } from "../helpers/app.js";
 import { createPostgresDatabase, usingPostgres } from "../helpers/db.js";

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PreparedEngine } from "../../src/cedar/engine.js";
 import { evaluateToolCall } from "../../src/pdp/tool-call.js";
-import { loadPolicySet } from "../../src/policy/load.js";
+import { loadPolicySet } from "../../src/policy/build.js";
 import { percentile, ROOT } from "./support.js";
 import { generateWorkload, writeWorkload } from "./workload.js";
 

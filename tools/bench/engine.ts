@@ -31,7 +31,7 @@ function runCase(opts: Record<string, unknown>): CaseFigures {
   return figures;
 }
 
-/** Runs the engine benchmark, prints its figures and writes them to `bench/results/`. */
+/** Runs the engine benchmark, prints its figures and writes them to `tools/bench/results/`. */
 export async function engineBench(): Promise<void> {
   const base = generateWorkload({ questions: 1 });
   const baseEntities = base.entities.length;

@@ -8,7 +8,7 @@
  * free port with embedded PGlite in a temp directory (or `DATABASE_URL`), so "through the
  * gateway" includes Verdict's decision and its durable recording.
  * Also measures Verdict's `POST /v1/mcp/tools/call` alone through the SDK. Prints a table and
- * writes JSON to bench/results/gateway-overhead.json.
+ * writes JSON to tools/bench/results/gateway-overhead.json.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";

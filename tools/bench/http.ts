@@ -6,7 +6,7 @@
  * 2. a bare hono endpoint parsing the same bodies (the HTTP ceiling on this machine);
  * 3. Cerbos 0.55 with the same rules and its audit log on.
  * Each is driven by autocannon (in this process: the load generator shares the machine) at each
- * connection count; the figures, their ratios and the machine's load go to `bench/results/`.
+ * connection count; the figures, their ratios and the machine's load go to `tools/bench/results/`.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -148,7 +148,7 @@ async function cerbosAnswers(url: string, w: Workload, questions: Question[]): P
   return out;
 }
 
-/** Runs the HTTP benchmark, prints its figures and writes them to `bench/results/`. */
+/** Runs the HTTP benchmark, prints its figures and writes them to `tools/bench/results/`. */
 export async function httpBench(opts: HttpBenchOptions): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "verdict-bench-"));
   const dbName = `verdict_bench_${randomBytes(5).toString("hex")}`;

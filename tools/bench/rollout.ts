@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- --rollout [--rounds 20]`: how fast an activation reaches
- * another replica, the figure `test/rollout.test.ts` and `test/policy-sets.test.ts` no longer
+ * another replica, the figure `test/policy-versions/rollout.test.ts` and `test/policy-versions/store.test.ts` no longer
  * assert (a wall-clock limit in a test fails on a loaded machine; the tests check the mechanism).
  * Two `verdict serve` processes on one fresh Postgres database: each round activates a version on
  * replica A and asks replica B every 10 ms until its decision is made under that version,
@@ -15,7 +15,8 @@ import pg from "pg";
 import pino from "pino";
 import { openDatabase } from "../../src/db/client.js";
 import { ActivePolicySet } from "../../src/policy/active.js";
-import { loadPolicySet, readSources } from "../../src/policy/load.js";
+import { loadPolicySet } from "../../src/policy/build.js";
+import { readSources } from "../../src/policy/sources.js";
 import { PolicySetCache } from "../../src/policy-versions/store.js";
 import { PolicySetSync } from "../../src/policy-versions/sync.js";
 import { ToolDriftRegistry } from "../../src/catalog/drift.js";
@@ -55,7 +56,7 @@ const summary = (ms: number[]) => {
   return { rounds: s.length, p50: Math.round(percentile(s, 50)), p95: Math.round(percentile(s, 95)), max: Math.round(s.at(-1) ?? NaN) };
 };
 
-/** Runs the roll-out benchmark, prints its figures and writes them to `bench/results/`. */
+/** Runs the roll-out benchmark, prints its figures and writes them to `tools/bench/results/`. */
 export async function rolloutBench(opts: { databaseUrl: string; rounds: number }): Promise<void> {
   const database = await createPostgresDatabase(opts.databaseUrl);
   const work = mkdtempSync(join(tmpdir(), "verdict-bench-rollout-"));

@@ -89,7 +89,7 @@ export async function waitFor(url: string, child: ChildProcess, timeoutMs = 60_0
   throw new Error(`${url} did not answer within ${timeoutMs} ms`);
 }
 
-/** Writes a result as JSON under `bench/results/` and returns the path. */
+/** Writes a result as JSON under `tools/bench/results/` and returns the path. */
 export function writeResult(name: string, result: unknown): string {
   const dir = join(ROOT, "tools", "bench", "results");
   mkdirSync(dir, { recursive: true });

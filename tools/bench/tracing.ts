@@ -5,7 +5,7 @@
  * receiver this process runs, which counts the `verdict.decide` spans it gets). Every request
  * carries a `traceparent`, so both runs parse it and record the trace id; only "on" builds and
  * exports spans. Prints decisions/s and p99 for both, then the processor time of one span
- * measured in this process (which the machine's load hardly changes), and writes `bench/results/`.
+ * measured in this process (which the machine's load hardly changes), and writes `tools/bench/results/`.
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";

@@ -5,8 +5,8 @@
  * each run). Prints one JSON line per run: decisions/s, append latency p50/p99 (ms), heads written,
  * the largest gap between consecutive heads (records), and how often the writer waited for a head.
  *
- *   npx tsx scripts/bench-checkpoints.ts
- *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test N=50000 npx tsx scripts/bench-checkpoints.ts
+ *   npx tsx tools/scripts/bench-checkpoints.ts
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test N=50000 npx tsx tools/scripts/bench-checkpoints.ts
  */
 import { asc } from "drizzle-orm";
 import pino from "pino";
@@ -15,10 +15,10 @@ import { ChainCheckpointer } from "../../src/audit/checkpoints.js";
 import { openDatabase } from "../../src/db/client.js";
 import { chainCheckpoints } from "../../src/db/audit-schema.js";
 import { DecisionLog } from "../../src/decision-log/writer.js";
-import { toRecord } from "../../src/decision-log/record.js";
+import { toRecord } from "../../src/pdp/decide.js";
 import { SigningKeys } from "../../src/signing-keys/store.js";
 import { evaluateToolCall } from "../../src/pdp/tool-call.js";
-import { loadPolicySet } from "../../src/policy/load.js";
+import { loadPolicySet } from "../../src/policy/build.js";
 import { createPostgresDatabase } from "../../test/helpers/db.js";
 
 const N = Number(process.env.N ?? 20_000);

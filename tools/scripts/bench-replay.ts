@@ -7,7 +7,8 @@
  */
 import { loadavg } from "node:os";
 import { openDatabase } from "../../src/db/client.js";
-import { buildPolicySet, readSources } from "../../src/policy/load.js";
+import { buildPolicySet } from "../../src/policy/build.js";
+import { readSources } from "../../src/policy/sources.js";
 import { replay } from "../../src/policy-versions/replay.js";
 import { EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR } from "../../test/helpers/app.js";
 import { createPostgresDatabase } from "../../test/helpers/db.js";
