@@ -61,11 +61,15 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: "node_modules" },
+    // Built output is not source: packages/*/dist exists only after a build.
+    exclude: { path: "(^|/)dist/" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: {
       exportsFields: ["exports"],
-      conditionNames: ["import", "require", "node", "default", "types"],
+      // "@verdict/source" first: in the checkout the workspace packages resolve to their sources,
+      // built or not (the exports of packages/*/package.json list it before "default").
+      conditionNames: ["@verdict/source", "import", "require", "node", "default", "types"],
     },
   },
 };
