@@ -8,7 +8,8 @@ import { EntityUid } from "./decision.js";
 
 /**
  * The files of a policy set, as text (`POST /v1/policy-sets`): `*.cedarschema` files by path,
- * pinned catalogs by server id, `*.cedar` files by path, `entities.json` and `links.json`.
+ * pinned catalogs by server id, `*.cedar` files by path, `entities.json`, `links.json` and the
+ * schema directory's `groups.json` (declared tool groups).
  */
 export const PolicySetSources = z.object({
   schema: z.record(z.string(), z.string()),
@@ -16,6 +17,7 @@ export const PolicySetSources = z.object({
   policies: z.record(z.string(), z.string()),
   entities: z.string().nullable(),
   links: z.string().optional(),
+  groups: z.string().optional(),
 });
 export type PolicySetSources = z.infer<typeof PolicySetSources>;
 

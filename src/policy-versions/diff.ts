@@ -27,6 +27,7 @@ export function sourceFiles(sources: PolicySetSources): Record<string, string> {
   const files: Record<string, string> = {};
   for (const [f, text] of Object.entries(sources.schema)) files[`schema/${f}`] = text;
   for (const [server, text] of Object.entries(sources.catalogs)) files[`schema/servers/${server}.json`] = text;
+  if (sources.groups !== undefined) files["schema/groups.json"] = sources.groups;
   for (const [f, text] of Object.entries(sources.policies)) files[`policies/${f}`] = text;
   if (sources.entities !== null) files["policies/entities.json"] = sources.entities;
   if (sources.links !== undefined) files["policies/links.json"] = sources.links;

@@ -1,6 +1,7 @@
 /**
  * Builds a policy set from its sources, in named steps: parse the schema files, read the pinned
- * catalogs and generate their tool actions, merge the schema, split the policy files, read the
+ * catalogs and generate their tool actions, add the tool groups (`groups.json` and the groups
+ * derived from annotations, `./groups.ts`), merge the schema, split the policy files, read the
  * template links, validate in Cedar's strict mode, check the entities, prepare the engine, and
  * make the action entities. A set that fails any step never becomes a {@link PolicySet}: the
  * caller keeps the one it had. Every step that can fail adds to one list of issues, so one run
@@ -11,8 +12,9 @@ import { CatalogError, generateToolSchema, type PinnedTool } from "../catalog/to
 import { PreparedEngine } from "../cedar/engine.js";
 import { splitPolicies, validatePolicySet } from "../cedar/policies.js";
 import { checkEntities, schemaTextToJson } from "../cedar/schema.js";
-import { CedarParseError, type CedarIssue, type Entity, type PolicySetInput, type SchemaJson } from "../cedar/types.js";
+import { CedarParseError, type CedarIssue, type Entity, type PolicySetInput, type SchemaAction, type SchemaJson } from "../cedar/types.js";
 import { EntityStore } from "./entity-store.js";
+import { readToolGroups } from "./groups.js";
 import { fromCedar, jsonIssue, PolicySetError, type LoadIssue } from "./issues.js";
 import { linkTypeIssues, readLinks } from "./links.js";
 import type { PolicyInfo, PolicySet } from "./policy-set.js";
@@ -21,13 +23,19 @@ import { policySetVersion, readSources, type PolicySetSources } from "./sources.
 /**
  * Builds, validates and prepares a policy set from its sources.
  * @throws PolicySetError listing every problem: schema or policy parse errors, strict
- *   validation errors, duplicate policy ids, invalid catalogs, template links or entities
+ *   validation errors, duplicate policy ids, invalid catalogs, tool groups, template links or
+ *   entities
  */
 export function buildPolicySet(sources: PolicySetSources): PolicySet {
   const issues: LoadIssue[] = [];
   const parts = parseSchemaFiles(sources.schema, issues);
   const catalogs = readCatalogs(sources.catalogs, issues);
-  const tools = catalogs.size ? generateToolActions(catalogs, parts, issues) : new Map<string, PinnedTool>();
+  const toolIssues = issues.length;
+  const generated = catalogs.size ? generateToolActions(catalogs, parts, issues) : { tools: new Map<string, PinnedTool>(), actions: {} };
+  const tools = generated.tools;
+  // Members of declared groups are checked only against catalogs that made a schema: otherwise
+  // every member would be reported unknown for a reason already reported.
+  const groups = addToolGroups(sources.groups, generated.actions, tools, catalogs.keys(), issues.length === toolIssues, parts, issues);
   if (issues.length) throw new PolicySetError(issues);
   const schema = mergeSchema(parts);
 
@@ -48,6 +56,7 @@ export function buildPolicySet(sources: PolicySetSources): PolicySet {
     policies: split.policies,
     tools,
     servers: new Set(catalogs.keys()),
+    groups,
     entities: new EntityStore(entities),
     links,
     actionEntities: actionEntities(schema),
@@ -95,18 +104,44 @@ function readCatalogs(files: Record<string, string>, issues: LoadIssue[]): Map<s
 /**
  * Step: the catalogs' tool actions and input types, added to `parts` (one `Mcp::Action` per
  * tool, its context typed from the tool's inputSchema).
- * @returns the pinned tools by action id; none when the catalogs cannot be turned into a schema
+ * @returns the pinned tools and the generated `Mcp` actions (servers and tools) by id; none
+ *   when the catalogs cannot be turned into a schema
  */
-function generateToolActions(catalogs: Map<string, ToolCatalog>, parts: SchemaJson[], issues: LoadIssue[]): Map<string, PinnedTool> {
+function generateToolActions(
+  catalogs: Map<string, ToolCatalog>,
+  parts: SchemaJson[],
+  issues: LoadIssue[],
+): { tools: Map<string, PinnedTool>; actions: Record<string, SchemaAction> } {
   try {
     const generated = generateToolSchema(catalogs);
     parts.push(generated.namespaces, { Mcp: { entityTypes: {}, actions: generated.actions } });
-    return generated.tools;
+    return { tools: generated.tools, actions: generated.actions };
   } catch (e) {
     if (e instanceof CatalogError) issues.push({ file: "schema/servers", message: e.message });
     else throw e;
-    return new Map();
+    return { tools: new Map(), actions: {} };
   }
+}
+
+/**
+ * Step: the tool groups as action groups, added to `parts` after the tool actions (a group
+ * declared like `call_tool`; each member tool redeclared with the group in its `memberOf`).
+ * @param checkMembers whether the catalogs made a schema, so a declared member that is not a
+ *   pinned tool is an error
+ * @returns every group with its tool action ids
+ */
+function addToolGroups(
+  text: string | undefined,
+  toolActions: Record<string, SchemaAction>,
+  tools: Map<string, PinnedTool>,
+  servers: Iterable<string>,
+  checkMembers: boolean,
+  parts: SchemaJson[],
+  issues: LoadIssue[],
+): Map<string, string[]> {
+  const result = readToolGroups(text, toolActions, checkMembers ? tools : null, servers, issues);
+  parts.push({ Mcp: { entityTypes: {}, actions: result.actions } });
+  return result.groups;
 }
 
 /** Step: one schema from its parts, namespace by namespace (a later declaration of a name wins). */

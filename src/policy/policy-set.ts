@@ -34,6 +34,12 @@ export interface PolicySet {
   entities: EntityStore;
   /** Template-linked policies (from `links.json`), in file order. */
   links: TemplateLink[];
+  /**
+   * Tool groups (`./groups.ts`): those declared in `schema/groups.json` (file order), then the
+   * derived `read-only`, `destructive` and `open-world`, each with its tool action ids, sorted.
+   * Each is an action group of the schema (`action in Mcp::Action::"<group>"`).
+   */
+  groups: Map<string, string[]>;
   /** Action entities (tool actions and their groups) for partial evaluation, by action id. */
   actionEntities: Map<string, Entity>;
   warnings: LoadIssue[];

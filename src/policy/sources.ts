@@ -24,6 +24,12 @@ export interface PolicySetSources {
    * Absent when there are none, so sets without templates keep the version they had.
    */
   links?: string;
+  /**
+   * `groups.json` of the schema directory: tool groups the security team declares, a JSON object
+   * of group id to tool action ids (`{"reads-secrets": ["vault/read_secret"]}`, see
+   * `./groups.ts`). Absent when there is none, so sets without it keep the version they had.
+   */
+  groups?: string;
 }
 
 /**
@@ -51,7 +57,8 @@ const rel = (root: string, f: string) => relative(root, f).split(sep).join("/");
 /**
  * Reads a policy set's sources from disk.
  * @param policyDir directory with `*.cedar` files and an optional `entities.json`
- * @param schemaDir directory with `*.cedarschema` files and `servers/<id>.json` catalogs
+ * @param schemaDir directory with `*.cedarschema` files, `servers/<id>.json` catalogs and an
+ *   optional `groups.json`
  * @throws PolicySetError when a directory does not exist
  */
 export function readSources(policyDir: string, schemaDir: string): PolicySetSources {
@@ -74,5 +81,7 @@ export function readSources(policyDir: string, schemaDir: string): PolicySetSour
   if (existsSync(entities)) sources.entities = readFileSync(entities, "utf8");
   const links = join(policyDir, "links.json");
   if (existsSync(links)) sources.links = readFileSync(links, "utf8");
+  const groups = join(schemaDir, "groups.json");
+  if (existsSync(groups)) sources.groups = readFileSync(groups, "utf8");
   return sources;
 }

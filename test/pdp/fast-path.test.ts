@@ -2,7 +2,8 @@
  * The fast decision path (per-action policy subsets and reduced schemas, `src/cedar/action-index.ts`)
  * must decide exactly as the plain path (the whole policy set and schema): same decision, same
  * reasons, same errors, on thousands of generated requests, including forbids, policies that
- * error at evaluation, template links, invalid requests and actions that have no route.
+ * error at evaluation, template links, tool groups (declared in `groups.json` and derived from
+ * annotations), invalid requests and actions that have no route.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,8 +20,22 @@ import { ROOT } from "../helpers/app.js";
 
 // Policies beyond the workload's, for the cases the workload does not produce: a permit and a
 // forbid that error at evaluation (Long overflow; the forbid's error denies), an action literal
-// in a condition (which the reduced schema must still resolve), and a template.
+// in a condition (which the reduced schema must still resolve), a template, and tool groups in
+// scopes and conditions: "egress" declared in groups.json (the export tools of three servers) and
+// the derived "read-only", "destructive" and "open-world" (the workload annotates every tool).
 const EXTRA = `
+@id("no-egress-for-contractors")
+forbid (principal, action in Mcp::Action::"egress", resource)
+when { context.session has user && context.session.user in Mcp::Group::"contractors" };
+
+@id("destructive-needs-task")
+forbid (principal, action in Mcp::Action::"destructive", resource)
+unless { context.session has task };
+
+@id("analytics-reads")
+permit (principal in Mcp::AgentGroup::"analytics-agents", action in [Mcp::Action::"read-only", Mcp::Action::"egress"], resource)
+when { action in Mcp::Action::"open-world" };
+
 @id("overflowing-read-limit")
 permit (principal, action in Mcp::Action::"github", resource)
 when { context.input has maxBytes && context.input.maxBytes * 1000000000000000 > 0 };
@@ -54,6 +69,8 @@ beforeAll(() => {
   w = generateWorkload({ seed: 7, questions: 2500, extraPolicies: 300 });
   const { policyDir, schemaDir } = writeWorkload(w, dir, join(ROOT, "schema", "mcp.cedarschema"));
   writeFileSync(join(policyDir, "extra.cedar"), EXTRA);
+  const egress = ["slack", "s3", "snowflake"].map((s) => `${s}/${w.catalogs[s]!.tools.find((t) => t.name.startsWith("export_"))!.name}`);
+  writeFileSync(join(schemaDir, "groups.json"), JSON.stringify({ egress }));
   ps = loadPolicySet(policyDir, schemaDir);
   const links = Array.from({ length: 40 }, (_, i) => ({
     templateId: "tpl-grant",
@@ -114,14 +131,14 @@ function requests(): CedarRequest[] {
 describe("fast path equals plain path", () => {
   it("routes most actions through their own subset", () => {
     expect(plain.indexedActions).toBe(0);
-    // 200 tools, 25 server groups and call_tool are declared actions
-    expect(fast.indexedActions).toBe(226);
+    // 200 tools, 25 server groups, call_tool, "egress" and the 3 derived groups are declared actions
+    expect(fast.indexedActions).toBe(230);
   });
 
   it("gives the same decision, reasons and errors on thousands of generated requests", () => {
     const all = requests();
     expect(all.length).toBeGreaterThan(2000);
-    const seen = { allow: 0, deny: 0, forbid: 0, forbidErrored: 0, policyErrors: 0, requestErrors: 0, template: 0, overflow: 0, literal: 0, hierarchy: 0 };
+    const seen = { allow: 0, deny: 0, forbid: 0, forbidErrored: 0, policyErrors: 0, requestErrors: 0, template: 0, overflow: 0, literal: 0, hierarchy: 0, egress: 0, destructive: 0, groupPermit: 0 };
     const mismatches: Array<{ request: CedarRequest; fast: EngineDecision; plain: EngineDecision }> = [];
     for (const request of all) {
       const a = fast.authorize(request);
@@ -136,6 +153,9 @@ describe("fast path equals plain path", () => {
       if (a.errors.some((e) => e.policyId === "overflowing-read-limit")) seen.overflow++;
       if (a.reasons.includes("no-contractors-on-vault")) seen.literal++;
       if (a.reasons.includes("literal-hierarchy")) seen.hierarchy++;
+      if (a.reasons.includes("no-egress-for-contractors")) seen.egress++;
+      if (a.reasons.includes("destructive-needs-task")) seen.destructive++;
+      if (a.reasons.includes("analytics-reads")) seen.groupPermit++;
     }
     expect(mismatches.slice(0, 3)).toEqual([]);
     // every kind of answer occurred, so the comparison covered them
