@@ -62,7 +62,7 @@ module.exports = {
   options: {
     doNotFollow: { path: "node_modules" },
     // Built output is not source: packages/*/dist exists only after a build.
-    exclude: { path: "(^|/)dist/" },
+    exclude: { path: "^packages/[^/]+/dist/" },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: {
