@@ -10,12 +10,15 @@
  *   (`EntityConflictError`, a 400): only Verdict's store puts anything in its groups.
  * Verdict fills in `context.session`'s time fields (`requestTime`, `hourUtc`, `weekdayUtc`)
  * when the caller leaves them out, and always sets `context.session.verified` to false.
+ * `context.session.history` (task memory) is not read from the log here: a caller's is used as
+ * given, a missing one is the empty history of a first call (only `tools/call` reads the log).
  */
 import type { CedarRequest, CedarType, Entity, EntityUid, SchemaJson } from "../cedar/types.js";
 import type { PolicySet } from "../policy/policy-set.js";
 import { uidKey } from "../policy/entity-store.js";
 import { checkPrincipal, checkSessionUser, entityRef } from "./checks.js";
 import { explain, microsSince, uidText, type Evaluation } from "./evaluation.js";
+import { EMPTY_HISTORY } from "./history.js";
 import { sessionContext } from "./tool-call.js";
 
 /** A Cedar request as validated from the wire. */
@@ -101,6 +104,9 @@ function withVerdictSession(schema: SchemaJson, q: AuthorizeQuestion, now: Date)
   if (mcpSession) {
     const times = sessionContext({ agent: "" }, now);
     for (const k of ["requestTime", "hourUtc", "weekdayUtc"]) if (!(k in out)) out[k] = times[k];
+    // Task memory is read from the log on tools/call only; here it is the caller's, like the
+    // rest of this context, and a first call's when left out (docs/task-memory.md).
+    if (!("history" in out)) out.history = { ...EMPTY_HISTORY, actions: [] };
     const user = out.user === undefined ? null : entityRef(out.user);
     if (user) out.user = { __entity: user };
   }
