@@ -11,7 +11,7 @@
  * is partitioned by day, so each lookup probes each day partition's index once (the task lookup
  * has no time bound: a task may span days; the hourly ones touch at most two partitions).
  */
-import { sql } from "drizzle-orm";
+import { sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { rowsOf } from "./partitions.js";
 
@@ -51,11 +51,23 @@ export interface HistoryCounts {
  * @throws the driver's error when the database cannot answer (the caller must not allow then)
  */
 export async function readHistoryCounts(db: Db, key: HistoryKey, now: Date): Promise<HistoryCounts> {
+  const res = await db.execute(historyStatement(key, now));
+  const row = rowsOf<{ task: unknown; agent_hour: number | string; user_hour: number | string }>(res)[0];
+  if (!row) throw new Error("the history query returned no row");
+  const taskRows = (typeof row.task === "string" ? JSON.parse(row.task) : row.task) as Array<[string, string, number]>;
+  return { task: taskRows, agentToolCallsLastHour: Number(row.agent_hour), userToolCallsLastHour: Number(row.user_hour) };
+}
+
+/**
+ * The one statement {@link readHistoryCounts} sends (one row: `task` JSON, `agent_hour`,
+ * `user_hour`); exported for `EXPLAIN` in the benchmark.
+ */
+export function historyStatement(key: HistoryKey, now: Date): SQL {
   const since = new Date(now.getTime() - HISTORY_WINDOW_MS).toISOString();
   const task = key.taskId ?? null;
   const user = key.user ?? null;
   // Each predicate repeats its partial index's WHERE, so the planner can use it.
-  const res = await db.execute(sql`
+  return sql`
     SELECT
       (SELECT coalesce(json_agg(json_build_array(t.server, t.tool, t.n) ORDER BY t.server, t.tool), '[]'::json)
          FROM (SELECT server, tool, count(*)::int AS n FROM decisions
@@ -68,9 +80,5 @@ export async function readHistoryCounts(db: Db, key: HistoryKey, now: Date): Pro
       (SELECT count(*)::int FROM decisions
         WHERE user_id = ${user} AND user_id IS NOT NULL AND server = ${key.server} AND tool = ${key.tool}
           AND decision = 'allow' AND kind = 'tools/call'
-          AND time > ${since}::timestamptz) AS user_hour`);
-  const row = rowsOf<{ task: unknown; agent_hour: number | string; user_hour: number | string }>(res)[0];
-  if (!row) throw new Error("the history query returned no row");
-  const taskRows = (typeof row.task === "string" ? JSON.parse(row.task) : row.task) as Array<[string, string, number]>;
-  return { task: taskRows, agentToolCallsLastHour: Number(row.agent_hour), userToolCallsLastHour: Number(row.user_hour) };
+          AND time > ${since}::timestamptz) AS user_hour`;
 }

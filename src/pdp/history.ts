@@ -12,7 +12,10 @@
  * - **Serialised per task, per replica**: decisions of one task that read history run one at a
  *   time in a replica, from the history read until the decision is committed
  *   ({@link TaskHistory.serialise}), so the second of two concurrent calls sees the first.
- *   Across replicas they are not serialised; docs/task-memory.md states the window.
+ *   Across replicas they are not serialised; the window is bounded instead: an allow whose record
+ *   committed more than {@link HISTORY_MAX_AGE_MS} after its history read started is answered
+ *   503, so two calls can miss each other only when their reads start within that bound
+ *   (docs/task-memory.md "Two replicas").
  * - **Recorded**: the values a decision saw are in its recorded request
  *   (`request.context.session.history`), which replay uses.
  */
@@ -128,14 +131,35 @@ export interface TaskHistoryStats {
   reads: number;
   /** Of those, how many failed (each such decision answered 503, never allowed). */
   failures: number;
+  /** Allows committed more than `maxAgeMs` after their history read (answered 503). */
+  stale: number;
 }
+
+/**
+ * The longest time, in ms, from the start of a decision's history read to the commit of its
+ * record for which an allow is still answered (default of {@link TaskHistory}'s `maxAgeMs`).
+ * Later, the history it was decided on may miss a call another replica decided meanwhile, so the
+ * caller gets a 503 instead (docs/task-memory.md "Two replicas").
+ */
+export const HISTORY_MAX_AGE_MS = 2_000;
 
 /** Where decisions get their history: the decision log, and the per-task lock of this replica. */
 export class TaskHistory {
-  readonly stats: TaskHistoryStats = { reads: 0, failures: 0 };
+  readonly stats: TaskHistoryStats = { reads: 0, failures: 0, stale: 0 };
   private readonly locks = new KeyedMutex();
+  /** See {@link HISTORY_MAX_AGE_MS}. */
+  readonly maxAgeMs: number;
 
-  constructor(private readonly db: Db) {}
+  /**
+   * @param db the database holding the decision log
+   * @param options.maxAgeMs see {@link HISTORY_MAX_AGE_MS}
+   */
+  constructor(
+    private readonly db: Db,
+    options: { maxAgeMs?: number } = {},
+  ) {
+    this.maxAgeMs = options.maxAgeMs ?? HISTORY_MAX_AGE_MS;
+  }
 
   /**
    * The history of a call about to be decided, from every record committed so far.

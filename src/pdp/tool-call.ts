@@ -150,12 +150,16 @@ export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, 
  */
 export function authorizeToolCall(ps: PolicySet, tool: PinnedTool, request: CedarRequest): EngineDecision {
   const reads = ps.engine.attributesRead(request.action);
-  const full = withHistory(request);
+  const full = engineRequest(request);
   return ps.engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, full, reads) : full);
 }
 
-/** The request, with {@link EMPTY_HISTORY} in `context.session` when it has no `history`. */
-function withHistory(request: CedarRequest): CedarRequest {
+/**
+ * A recorded tool-call request as the engine takes it: with {@link EMPTY_HISTORY} in
+ * `context.session` when it has no `history` (the schema requires one; a record leaves it out
+ * when no applicable policy read it). Other requests are returned as they are.
+ */
+export function engineRequest(request: CedarRequest): CedarRequest {
   const session = request.context?.session as Record<string, unknown> | undefined;
   if (!session || typeof session !== "object" || "history" in session) return request;
   return { ...request, context: { ...request.context, session: { ...session, history: { ...EMPTY_HISTORY, actions: [] } } } };

@@ -200,12 +200,35 @@ describe("fail closed", () => {
       const res = await b.request("/v1/mcp/tools/call", { body: { agent: "incident-bot", ...CALLS.egress }, key: b.keys.pep });
       expect(res.status).toBe(503);
       expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unavailable");
-      expect(broken.stats).toEqual({ reads: 1, failures: 1 });
+      expect(broken.stats).toEqual({ reads: 1, failures: 1, stale: 0 });
       expect(b.log.stats.recorded).toBe(0);
       // a call no policy reads history for does not need it
       expect((await call({ agent: "incident-bot", ...CALLS.readSecret }, b)).decision).toBe("allow");
     } finally {
       await b.close();
+    }
+  });
+
+  it("an allow committed later than maxAgeMs after its history read is a 503; a deny is still answered", async () => {
+    let made: TaskHistory | undefined;
+    const slow = await createTestApp({ policySet: ps, history: (db) => (made = new TaskHistory(db, { maxAgeMs: 100 })) });
+    try {
+      const append = slow.log.append.bind(slow.log);
+      slow.log.append = async (r) => {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        return append(r);
+      };
+      const res = await slow.request("/v1/mcp/tools/call", { body: { agent: "incident-bot", ...CALLS.egress, task: { id: "SLOW" } }, key: slow.keys.pep });
+      expect(res.status).toBe(503);
+      expect(made!.stats.stale).toBe(1);
+      // the record stays (an allow nobody was told of; later histories count it: stricter, never laxer)
+      expect(slow.log.stats.recorded).toBe(1);
+      await call({ agent: "incident-bot", ...CALLS.readSecret, task: { id: "SLOW" } }, slow);
+      expect((await call({ agent: "incident-bot", ...CALLS.egress, task: { id: "SLOW" } }, slow)).decision).toBe("deny");
+      // a call no policy reads history for has no such bound
+      expect((await call({ agent: "incident-bot", ...CALLS.readSecret }, slow)).decision).toBe("allow");
+    } finally {
+      await slow.close();
     }
   });
 
