@@ -8,8 +8,9 @@
  * (`decisions_history_task_idx`, `decisions_history_agent_idx`, `decisions_history_user_idx`):
  * the rows read are the rows counted (this task's allowed calls; this agent's, and this user's,
  * allowed calls of this tool in the last hour), never a scan that grows with the log. The table
- * is partitioned by day, so each lookup probes each day partition's index once (the task lookup
- * has no time bound: a task may span days; the hourly ones touch at most two partitions).
+ * is partitioned by day, so each lookup probes one index per day partition it cannot exclude by
+ * time: the task lookup, which has no lower time bound (a task may span days), every kept day up
+ * to tomorrow; the hourly ones at most two.
  */
 import { sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.js";
@@ -17,6 +18,11 @@ import { rowsOf } from "./partitions.js";
 
 /** The window of the hourly counts, in ms. */
 export const HISTORY_WINDOW_MS = 60 * 60 * 1000;
+/**
+ * How far after `now` a record's `time` may be and still count, in ms (a replica whose clock
+ * runs ahead); also what lets Postgres skip the empty day partitions made ahead of time.
+ */
+export const SKEW_ALLOWANCE_MS = 60 * 60 * 1000;
 
 /** Whose history to count. */
 export interface HistoryKey {
@@ -31,11 +37,14 @@ export interface HistoryKey {
 
 /** The raw counts (see {@link readHistoryCounts}). */
 export interface HistoryCounts {
-  /** The task's allowed tools/calls by tool: `[server, tool, count]`, sorted by server then tool. */
+  /**
+   * The task's allowed tools/calls by tool (`time` up to `now + 1 h`): `[server, tool, count]`,
+   * sorted by server then tool.
+   */
   task: Array<[string, string, number]>;
   /**
-   * This agent's allowed calls of this tool with `time` after `now - 1 h`, any task (a record
-   * committed with a later `time`, from a replica whose clock is ahead, counts too).
+   * This agent's allowed calls of this tool with `time` in `(now - 1 h, now + 1 h]`, any task
+   * (a record with a later `time` than `now`, from a replica whose clock is ahead, counts too).
    */
   agentToolCallsLastHour: number;
   /** This user's, likewise (0 without a user). */
@@ -64,6 +73,9 @@ export async function readHistoryCounts(db: Db, key: HistoryKey, now: Date): Pro
  */
 export function historyStatement(key: HistoryKey, now: Date): SQL {
   const since = new Date(now.getTime() - HISTORY_WINDOW_MS).toISOString();
+  // An upper bound lets Postgres skip the day partitions made ahead of time (maintenance creates
+  // the next days'); an hour of allowance keeps a replica whose clock runs ahead counted.
+  const until = new Date(now.getTime() + SKEW_ALLOWANCE_MS).toISOString();
   const task = key.taskId ?? null;
   const user = key.user ?? null;
   // Each predicate repeats its partial index's WHERE, so the planner can use it.
@@ -72,13 +84,14 @@ export function historyStatement(key: HistoryKey, now: Date): SQL {
       (SELECT coalesce(json_agg(json_build_array(t.server, t.tool, t.n) ORDER BY t.server, t.tool), '[]'::json)
          FROM (SELECT server, tool, count(*)::int AS n FROM decisions
                 WHERE task_id = ${task} AND task_id IS NOT NULL AND decision = 'allow' AND kind = 'tools/call'
+                  AND time <= ${until}::timestamptz
                 GROUP BY server, tool) t) AS task,
       (SELECT count(*)::int FROM decisions
         WHERE agent = ${key.agent} AND server = ${key.server} AND tool = ${key.tool}
           AND decision = 'allow' AND kind = 'tools/call'
-          AND time > ${since}::timestamptz) AS agent_hour,
+          AND time > ${since}::timestamptz AND time <= ${until}::timestamptz) AS agent_hour,
       (SELECT count(*)::int FROM decisions
         WHERE user_id = ${user} AND user_id IS NOT NULL AND server = ${key.server} AND tool = ${key.tool}
           AND decision = 'allow' AND kind = 'tools/call'
-          AND time > ${since}::timestamptz) AS user_hour`;
+          AND time > ${since}::timestamptz AND time <= ${until}::timestamptz) AS user_hour`;
 }
