@@ -27,6 +27,7 @@ import { watchPolicySet } from "./policy/watch.js";
 import { activeVersion, loadVersion, PolicySetCache } from "./policy-versions/store.js";
 import { PolicySetSync, type SyncOptions } from "./policy-versions/sync.js";
 import { ToolDriftRegistry } from "./catalog/drift.js";
+import { TaskHistory } from "./pdp/history.js";
 import { startTracing } from "./tracing/tracing.js";
 
 /** A running server. */
@@ -169,7 +170,8 @@ export async function startServer(
   await drift.refresh();
   const masking = config.masking ? new Masking(config.masking) : undefined;
   let url = "";
-  const metrics = new Metrics({ policies, pool: database.pool, drift, processMetrics: true });
+  const history = new TaskHistory(database.db);
+  const metrics = new Metrics({ policies, pool: database.pool, drift, history, processMetrics: true });
   // Off unless an OTLP endpoint is configured: then no provider exists and no span is built.
   const tracing = config.otlpTracesUrl ? startTracing({ url: config.otlpTracesUrl }) : null;
   if (tracing) logger.info({ otlp: new URL(config.otlpTracesUrl!).origin }, "tracing: exporting verdict.decide spans over OTLP/HTTP");
@@ -187,6 +189,7 @@ export async function startServer(
     credentialTtlSeconds: config.credentialTtlSeconds,
     masking,
     drift,
+    history,
     policySetCache: cache,
     tracer: tracing?.tracer,
     metrics,

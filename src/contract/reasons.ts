@@ -37,6 +37,13 @@ export const REASONS = {
   /** The arguments do not fit the tool's pinned inputSchema (or its Cedar input type). Checks. */
   argumentsInvalid: "verdict:arguments-invalid",
 
+  /**
+   * A policy that can apply reads `context.session.history` (task memory), and the path that
+   * decided has none to give (AuthZEN's MCP binding, a caller of `evaluateToolCall` that passed
+   * none): denied rather than decided on a history Verdict did not read. Checks.
+   */
+  historyUnavailable: "verdict:history-unavailable",
+
   // Identity: facts of the request's tokens and the settings in force (token refusals: tokenRefusedReason).
   /** The agent token proves another agent than the one asserted. Identity. */
   agentMismatch: "verdict:agent-mismatch",

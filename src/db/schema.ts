@@ -75,6 +75,12 @@ export const decisions = pgTable(
     // Partial: most records have no trace id, and those cost the index nothing.
     index("decisions_trace_id_idx").on(t.traceId).where(sql`${t.traceId} IS NOT NULL`),
     index("decisions_policy_set_version_idx").on(t.policySetVersion, t.time.desc()),
+    // Task memory (src/pdp/history.ts): the allowed tool calls of a task, of an agent and of a
+    // user, by tool and time. Partial: only allowed tools/call rows are ever counted, so denies
+    // and other kinds cost these indexes nothing and a count reads only the rows it counts.
+    index("decisions_history_task_idx").on(t.taskId, t.server, t.tool).where(sql`${t.decision} = 'allow' AND ${t.kind} = 'tools/call' AND ${t.taskId} IS NOT NULL`),
+    index("decisions_history_agent_idx").on(t.agent, t.server, t.tool, t.time).where(sql`${t.decision} = 'allow' AND ${t.kind} = 'tools/call'`),
+    index("decisions_history_user_idx").on(t.userId, t.server, t.tool, t.time).where(sql`${t.decision} = 'allow' AND ${t.kind} = 'tools/call' AND ${t.userId} IS NOT NULL`),
   ],
 );
 

@@ -20,6 +20,7 @@ import { uiRoutes } from "../ui/routes.js";
 import { policySetRoutes } from "../policy-versions/routes.js";
 import { PolicySetCache } from "../policy-versions/store.js";
 import { ToolDriftRegistry } from "../catalog/drift.js";
+import { TaskHistory } from "../pdp/history.js";
 import { toolDriftRoutes } from "../catalog/drift-routes.js";
 import { accessLog } from "./access-log.js";
 import { bodyLimit } from "./body-limit.js";
@@ -35,8 +36,9 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 
 export function createApp(given: AppDeps): Hono<AppEnv> {
   const drift = given.drift ?? new ToolDriftRegistry(given.database.db);
-  const metrics = given.metrics ?? new Metrics({ policies: given.policies, pool: given.database.pool, drift });
-  const deps = { ...given, drift, metrics, policySetCache: given.policySetCache ?? new PolicySetCache() };
+  const history = given.history ?? new TaskHistory(given.database.db);
+  const metrics = given.metrics ?? new Metrics({ policies: given.policies, pool: given.database.pool, drift, history });
+  const deps = { ...given, drift, metrics, history, policySetCache: given.policySetCache ?? new PolicySetCache() };
   deps.log.setObserver(metrics);
   const app = new Hono<AppEnv>();
   // Outermost, so that a line's duration and status cover everything below.

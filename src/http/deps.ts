@@ -14,6 +14,7 @@ import type { DecisionLog } from "../decision-log/writer.js";
 import type { IdentityResolver } from "../identity/resolve.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { ActivePolicySet } from "../policy/active.js";
+import type { TaskHistory } from "../pdp/history.js";
 import type { PolicySetCache } from "../policy-versions/store.js";
 import type { SigningKeys } from "../signing-keys/store.js";
 import type { AccessLogLevel, AccessLogVariables } from "./access-log.js";
@@ -49,6 +50,11 @@ export interface AppDeps {
   tracer?: Tracer;
   /** Clock, for tests; defaults to `new Date()`. */
   now?: () => Date;
+  /**
+   * Task memory (`context.session.history`, src/pdp/history.ts): read from the decision log in
+   * `database`; created over it when not given.
+   */
+  history?: TaskHistory;
   /** Tool drift seen by gateways; created over `database` when not given. */
   drift?: ToolDriftRegistry;
   /** Built policy sets by version (publishing, activation, replay); created when not given. */

@@ -51,6 +51,12 @@ export interface MetricsSources {
    */
   drift?: { lookup(actionId: string, pinnedHash: string): string | undefined };
   /**
+   * Task memory's counters (`verdict_history_reads_total`, `verdict_history_read_failures_total`,
+   * `verdict_history_stale_allows_total`):
+   * `TaskHistory.stats`' shape; absent: not exported.
+   */
+  history?: { readonly stats: { readonly reads: number; readonly failures: number; readonly stale: number } };
+  /**
    * Also export prom-client's default process metrics (CPU, memory, event loop, GC). Off by
    * default: they start observers per registry, which a process with many apps (tests) need not.
    */
@@ -129,6 +135,14 @@ export class Metrics {
           this.set(open);
         },
       });
+    }
+    const history = sources.history;
+    if (history) {
+      const counter = (name: string, help: string, read: () => number) =>
+        new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+      counter("verdict_history_reads_total", "Task-history statements sent to the decision log (one per tools/call whose applicable policies read context.session.history).", () => history.stats.reads);
+      counter("verdict_history_read_failures_total", "Task-history reads that failed (each such call answered 503, never allowed).", () => history.stats.failures);
+      counter("verdict_history_stale_allows_total", "Allows committed more than the bound after their history read (answered 503, docs/task-memory.md).", () => history.stats.stale);
     }
     if (sources.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

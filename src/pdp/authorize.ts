@@ -10,13 +10,16 @@
  *   (`EntityConflictError`, a 400): only Verdict's store puts anything in its groups.
  * Verdict fills in `context.session`'s time fields (`requestTime`, `hourUtc`, `weekdayUtc`)
  * when the caller leaves them out, and always sets `context.session.verified` to false.
+ * `context.session.history` (task memory) is not read from the log here: a caller's is used as
+ * given, a missing one is the empty history of a first call for the engine, and is not recorded
+ * (only `tools/call` reads the log).
  */
 import type { CedarRequest, CedarType, Entity, EntityUid, SchemaJson } from "../cedar/types.js";
 import type { PolicySet } from "../policy/policy-set.js";
 import { uidKey } from "../policy/entity-store.js";
 import { checkPrincipal, checkSessionUser, entityRef } from "./checks.js";
 import { explain, microsSince, uidText, type Evaluation } from "./evaluation.js";
-import { sessionContext } from "./tool-call.js";
+import { engineRequest, sessionContext } from "./tool-call.js";
 
 /** A Cedar request as validated from the wire. */
 export interface AuthorizeQuestion {
@@ -149,7 +152,9 @@ export function evaluateAuthorize(ps: PolicySet, q: AuthorizeQuestion, now: Date
   for (const e of q.entities) collectUids([e.attrs, e.tags ?? null], uids);
   const supplied = new Set(q.entities.map((e) => uidKey(e.uid)));
   request.entities = [...q.entities, ...ps.entities.slice(uids).filter((e) => !supplied.has(uidKey(e.uid)))];
-  const answer = ps.engine.authorize(request);
+  // Task memory is read from the log on tools/call only: here a caller's `history` is used as
+  // given, and a missing one is a first call's for the engine (not recorded; docs/task-memory.md).
+  const answer = ps.engine.authorize(takesMcpSession(ps.schema, q.action) ? engineRequest(request) : request);
   return {
     ...base,
     decision: answer.decision,

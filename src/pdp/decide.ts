@@ -29,6 +29,8 @@ import type { DecisionKind } from "../metrics/metrics.js";
 import { callerContext, endDecideSpan, startDecideSpan, traceIdOf } from "../tracing/tracing.js";
 import { EntityConflictError, evaluateAuthorize, type AuthorizeQuestion } from "./authorize.js";
 import type { Evaluation } from "./evaluation.js";
+import { readsHistory, type History } from "./history.js";
+import type { PolicySet } from "../policy/policy-set.js";
 import { evaluateToolCall, type ToolCallQuestion } from "./tool-call.js";
 
 /** Who asked and how: what the HTTP layer knows about a decision that the evaluation does not. */
@@ -97,23 +99,73 @@ export function proofMissing(deps: Pick<AppDeps, "identity">): IdentityFailure |
 
 /**
  * Decides one `tools/call`: evaluates it (Verdict's checks, then Cedar), mints the per-call
- * credential when asked for and the call is allowed, records the decision and answers.
+ * credential when asked for and the call is allowed, records the decision and answers. When a
+ * policy that can apply reads `context.session.history` (`readsHistory`), the history is first
+ * read from the decision log (`deps.history`, one statement), and the read, the evaluation and
+ * the commit of the record run under the task's lock of this replica, and an allow committed
+ * more than `deps.history.maxAgeMs` after the read started is answered 503 (the record stays:
+ * a later call's history counts it, which only makes rules stricter); otherwise no history is
+ * read. Without `deps.history` no history is read and such a call is denied
+ * (`verdict:history-unavailable`).
  * @param q the question with the ids `who` resolved
  * @param who how the agent and the user were identified (tokens already verified and dropped)
  * @param time the instant the request was received
  * @param wantsCredential whether the request asked for a credential (`credential: true`)
- * @throws VerdictError `unavailable` (503) when the credential cannot be minted or the decision
- *   cannot be recorded; `unrecordable_input` (400) when the database refused its data
+ * @throws VerdictError `unavailable` (503) when the history cannot be read or an allow committed
+ *   too long after it was read, the credential cannot
+ *   be minted or the decision cannot be recorded (never an allow); `unrecordable_input` (400)
+ *   when the database refused its data
  */
 export async function decideToolCall(
-  deps: Pick<AppDeps, "policies" | "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer">,
+  deps: Pick<AppDeps, "policies" | "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer" | "history" | "logger">,
   c: Context<AppEnv>,
   q: ToolCallQuestion,
   who: ResolvedIdentity,
   time: Date,
   wantsCredential: boolean,
 ): Promise<DecisionResponse> {
-  const evaluation = evaluateToolCall(deps.policies.get(), q, time, who, deps.drift?.lookup);
+  const ps = deps.policies.get();
+  const history = deps.history;
+  if (!history || !readsHistory(ps, `${q.server}/${q.tool}`)) return decideWith(deps, c, ps, q, who, time, wantsCredential, undefined);
+  // Task memory (src/pdp/history.ts): read, decide and commit under the task's lock, so the
+  // next call of the task in this replica sees this one.
+  return history.serialise(q.task?.id, async () => {
+    const readAt = performance.now();
+    let seen: History;
+    try {
+      seen = await history.read(ps, q, time);
+    } catch (e) {
+      deps.logger?.error({ err: (e as Error).message }, "task history could not be read");
+      throw new VerdictError("unavailable", HISTORY_UNREAD_MESSAGE, undefined, { cause: e });
+    }
+    const answer = await decideWith(deps, c, ps, q, who, time, wantsCredential, seen);
+    // An allow decided on a history older than the bound is not given (docs/task-memory.md).
+    if (answer.decision === "allow" && performance.now() - readAt > history.maxAgeMs) {
+      history.stats.stale++;
+      deps.logger?.warn({ decisionId: answer.decisionId, maxAgeMs: history.maxAgeMs }, "allow committed too long after its history read; answered 503");
+      throw new VerdictError("unavailable", HISTORY_STALE_MESSAGE);
+    }
+    return answer;
+  });
+}
+
+/** The message of a 503 for a decision whose task history could not be read (a fixed sentence). */
+export const HISTORY_UNREAD_MESSAGE = "the task history could not be read from the decision log; no decision was made, treat this as a deny";
+/** The message of a 503 for an allow committed too long after its history was read (a fixed sentence). */
+export const HISTORY_STALE_MESSAGE = "the decision took too long to commit after its task history was read, so another replica may have decided a call of the task meanwhile; treat this as a deny and retry";
+
+/** {@link decideToolCall} once the history, if any is needed, is known. */
+async function decideWith(
+  deps: Pick<AppDeps, "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer">,
+  c: Context<AppEnv>,
+  ps: PolicySet,
+  q: ToolCallQuestion,
+  who: ResolvedIdentity,
+  time: Date,
+  wantsCredential: boolean,
+  history: History | undefined,
+): Promise<DecisionResponse> {
+  const evaluation = evaluateToolCall(ps, q, time, who, deps.drift?.lookup, history);
   const id = uuidv7();
   let credential: CallCredential | undefined;
   if (wantsCredential && evaluation.decision === "allow") {

@@ -8,8 +8,10 @@ import type { CedarRequest, EngineDecision, EntityUid } from "../cedar/types.js"
 import { identityEntities } from "../identity/entities.js";
 import type { ResolvedIdentity } from "../identity/resolve.js";
 import type { PolicySet } from "../policy/policy-set.js";
+import { REASONS } from "../contract/reasons.js";
 import { checkToolCall, isFailure, type DriftLookup } from "./checks.js";
 import { explain, microsSince, uidText, type Evaluation } from "./evaluation.js";
+import { EMPTY_HISTORY, readsHistory, type History } from "./history.js";
 import { leanToolCallRequest } from "./lean-request.js";
 
 export type { DriftLookup } from "./checks.js";
@@ -79,15 +81,22 @@ export function requestUids(q: { agent: string; user?: string; server: string })
  * @param now the instant the request was received (also what `context.session` says)
  * @param identity how `q.agent` and `q.user` were identified; absent: both asserted
  * @param drift open tool drift: a drifted tool is denied, naming both hashes, until re-pinned
+ * @param history task memory (`context.session.history`, `./history.ts`) as Verdict read it from
+ *   the decision log; it becomes part of the request and so of the record. Needed only when
+ *   {@link readsHistory} says so: when it does and none is given, the call is denied with
+ *   `verdict:history-unavailable` (never decided on a history nobody read); when it does not,
+ *   a given one is still recorded, and none leaves `history` out of the recorded request
  */
-export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, identity?: ResolvedIdentity, drift?: DriftLookup): Evaluation {
+export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, identity?: ResolvedIdentity, drift?: DriftLookup, history?: History): Evaluation {
   const start = process.hrtime.bigint();
   const actionId = `${q.server}/${q.tool}`;
+  const session = sessionContext(q, now, verifiedOf(identity));
+  if (history) session.history = { ...history, actions: [...history.actions] };
   const request: CedarRequest = {
     principal: { type: "Mcp::Agent", id: q.agent },
     action: { type: "Mcp::Action", id: actionId },
     resource: { type: "Mcp::Server", id: q.server },
-    context: { input: q.arguments, session: sessionContext(q, now, verifiedOf(identity)) },
+    context: { input: q.arguments, session },
     entities: [],
   };
   const base = {
@@ -115,6 +124,9 @@ export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, 
   // Verdict's own checks (src/pdp/checks.ts), the same ones replay makes.
   const checked = checkToolCall(ps, q, identity, drift);
   if (isFailure(checked)) return deny(checked.reason, checked.message);
+  if (!history && readsHistory(ps, actionId)) {
+    return deny(REASONS.historyUnavailable, `a policy for ${actionId} reads context.session.history, and this path has no task history to give; denied`);
+  }
   request.context = { input: checked.input, session: request.context.session };
   request.entities = identityEntities(ps.entities, requestUids(q), identity);
   const answer = authorizeToolCall(ps, checked.tool, request);
@@ -131,11 +143,26 @@ export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, 
 /**
  * Cedar's answer to a tool call that passed {@link checkToolCall}, on tools/call and in replay.
  * The record keeps the full request; the engine gets only what the applicable policies read.
+ * A session without `history` (no applicable policy read it when the call was decided, or a
+ * record older than task memory) is given {@link EMPTY_HISTORY}, the value of a first call,
+ * which the schema requires.
  * @param request built by Verdict: `context.input` converted by `checkToolCall` for `tool`
  */
 export function authorizeToolCall(ps: PolicySet, tool: PinnedTool, request: CedarRequest): EngineDecision {
   const reads = ps.engine.attributesRead(request.action);
-  return ps.engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, request, reads) : request);
+  const full = engineRequest(request);
+  return ps.engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, full, reads) : full);
+}
+
+/**
+ * A recorded tool-call request as the engine takes it: with {@link EMPTY_HISTORY} in
+ * `context.session` when it has no `history` (the schema requires one; a record leaves it out
+ * when no applicable policy read it). Other requests are returned as they are.
+ */
+export function engineRequest(request: CedarRequest): CedarRequest {
+  const session = request.context?.session as Record<string, unknown> | undefined;
+  if (!session || typeof session !== "object" || "history" in session) return request;
+  return { ...request, context: { ...request.context, session: { ...session, history: { ...EMPTY_HISTORY, actions: [] } } } };
 }
 
 /** A one-line explanation of an engine answer (in `evaluation.ts`, beside the reason codes it explains). */

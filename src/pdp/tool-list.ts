@@ -4,6 +4,8 @@
  * listing agrees with calling. Tools that are not pinned, or whose definition differs from the
  * pinned one (tool drift), are hidden whatever the policies say. A tool one of whose forbids
  * errors for any arguments is hidden (`verdict:forbid-errored`): every call of it is denied.
+ * Task memory is not read for a list: when a policy reads `context.session.history`, the history
+ * is unknown too, so a tool is visible when some history could allow it.
  */
 import type { CedarRequest, Entity } from "../cedar/types.js";
 import { REASONS } from "../contract/reasons.js";
@@ -12,7 +14,11 @@ import { identityEntities } from "../identity/entities.js";
 import type { ResolvedIdentity } from "../identity/resolve.js";
 import type { PolicySet } from "../policy/policy-set.js";
 import { checkParties, checkServer } from "./checks.js";
+import { EMPTY_HISTORY, readsHistory } from "./history.js";
 import { requestUids, sessionContext, verifiedOf, type DriftLookup } from "./tool-call.js";
+
+/** `context.session.history` as a Cedar unknown, for partial evaluation. */
+const UNKNOWN_HISTORY = { __extn: { fn: "unknown", arg: "history" } };
 
 /** The question: the tools a server reported, for an agent (acting for a user, on a task). */
 export interface ToolListQuestion {
@@ -96,7 +102,9 @@ export function filterToolList(
       principal: { type: "Mcp::Agent", id: q.agent },
       action: { type: "Mcp::Action", id: actionId },
       resource: { type: "Mcp::Server", id: q.server },
-      context: { input: { __extn: { fn: "unknown", arg: "input" } }, session },
+      // The task's history is not read for a list: like the arguments, it is unknown when some
+      // policy reads it (visible when some history could allow the call), else a first call's.
+      context: { input: { __extn: { fn: "unknown", arg: "input" } }, session: { ...session, history: readsHistory(ps, actionId) ? UNKNOWN_HISTORY : { ...EMPTY_HISTORY, actions: [] } } },
       entities: [...slice, ...actionEntities],
     };
     const answer = ps.engine.authorizePartial(request);

@@ -12,7 +12,13 @@
  *   recorded arguments against the candidate's pinned inputSchema), with the parties as the
  *   record says they were identified (verified or asserted, a token's groups), and then Cedar
  *   with the recorded `context.session` and the slice of the candidate's entities
- *   (`authorizeToolCall`, as tools/call), so a change to a catalog or `entities.json` shows;
+ *   (`authorizeToolCall`, as tools/call), so a change to a catalog or `entities.json` shows.
+ *   Task memory is not re-read: the candidate sees the `context.session.history` recorded with
+ *   the decision (the counts the production decision saw, from the log as it was then), so a
+ *   replay is deterministic and a candidate's history rule is judged on what each call really
+ *   followed. A record without `history` (its policy set read none, or it predates task memory)
+ *   is replayed with the history of a first call (0 calls, no actions), which a candidate that
+ *   reads history may judge otherwise than a live call would (docs/task-memory.md);
  * - an `authorize` request keeps the entities its caller supplied and gets the candidate's
  *   slice for the rest (`evaluateAuthorize`, as `/v1/authorize`).
  */

@@ -1,7 +1,8 @@
 /**
  * Request fixtures for a policy set: policies are data with their own tests (the layout of
  * cedar-policy/cedar-examples). Beside the policies, `ALLOW/*.json` and `DENY/*.json` each hold
- * one `POST /v1/mcp/tools/call` body and the decision it must get:
+ * one `POST /v1/mcp/tools/call` body and the decision it must get (and, optionally, `history`:
+ * the task memory the call sees, `context.session.history`; fields left out are a first call's):
  *
  * ```json
  * { "description": "why this case matters",
@@ -26,6 +27,7 @@ import { z } from "zod";
 import { ToolCallRequest } from "../contract/decision.js";
 import { REASONS } from "../contract/reasons.js";
 import { parseStrictJson } from "../http/json.js";
+import { EMPTY_HISTORY } from "../pdp/history.js";
 import { evaluateToolCall } from "../pdp/tool-call.js";
 import type { PolicySet } from "./policy-set.js";
 
@@ -43,6 +45,19 @@ const FixtureFile = z.strictObject({
   // Strict, unlike the endpoint: a misspelt key in a fixture must fail loudly, not be dropped.
   call: FixtureCall,
   reasons: z.array(z.string().min(1)).optional(),
+  /**
+   * The task memory the call sees (`context.session.history`, docs/task-memory.md); fields left
+   * out are a first call's (0, no actions). Fixtures read no decision log.
+   */
+  history: z
+    .strictObject({
+      calls: z.number().int().min(0).optional(),
+      toolCalls: z.number().int().min(0).optional(),
+      actions: z.array(z.string()).optional(),
+      agentToolCallsLastHour: z.number().int().min(0).optional(),
+      userToolCallsLastHour: z.number().int().min(0).optional(),
+    })
+    .optional(),
 });
 
 /** One request fixture, as loaded from `<dir>/ALLOW/<name>.json` or `<dir>/DENY/<name>.json`. */
@@ -56,6 +71,8 @@ export interface PolicyFixture {
   decision: "allow" | "deny";
   /** The `POST /v1/mcp/tools/call` body, validated by the wire contract. */
   call: z.output<typeof FixtureCall>;
+  /** The history the call sees (fields left out: a first call's). */
+  history?: z.output<typeof FixtureFile>["history"];
   /** Expected reasons (as a set; `[]` in a file is read as `["verdict:no-permit"]`), or undefined when the fixture does not say. */
   reasons?: string[];
 }
@@ -108,6 +125,7 @@ export function loadFixtures(dir: string): PolicyFixture[] {
         call: parsed.data.call,
         // `[]` was how a fixture said "the default deny" before the engine named it.
         reasons: parsed.data.reasons?.length === 0 ? [REASONS.noPermit] : parsed.data.reasons,
+        ...(parsed.data.history ? { history: parsed.data.history } : {}),
       });
     }
   }
@@ -140,7 +158,7 @@ const sameSet = (a: string[], b: string[]) => {
  */
 export function runFixtures(policySet: PolicySet, fixtures: PolicyFixture[], now: Date = new Date()): FixtureResult[] {
   return fixtures.map((fixture) => {
-    const e = evaluateToolCall(policySet, fixture.call, now);
+    const e = evaluateToolCall(policySet, fixture.call, now, undefined, undefined, { ...EMPTY_HISTORY, ...fixture.history, actions: [...(fixture.history?.actions ?? [])].sort() });
     const problems: string[] = [];
     if (e.decision !== fixture.decision) problems.push(`expected ${fixture.decision}, got ${e.decision} (${e.message})`);
     if (fixture.reasons && !sameSet(fixture.reasons, e.reasons)) {

@@ -14,6 +14,8 @@ import type { Masking } from "../../src/decision-log/masking.js";
 import type { AccessLogLevel } from "../../src/http/access-log.js";
 import { createApp } from "../../src/http/app.js";
 import { IdentityResolver } from "../../src/identity/resolve.js";
+import type { Db } from "../../src/db/client.js";
+import type { TaskHistory } from "../../src/pdp/history.js";
 import { TokenVerifier } from "../../src/identity/token-verifier.js";
 import { SigningKeys } from "../../src/signing-keys/store.js";
 import { ActivePolicySet } from "../../src/policy/active.js";
@@ -67,6 +69,8 @@ export async function createTestApp(
     logger?: Logger;
     /** `VERDICT_ACCESS_LOG` (default `info`, on the logger above). */
     accessLog?: AccessLogLevel;
+    /** Task memory's source, or how to make it over the test database (default: `new TaskHistory(db)`). */
+    history?: TaskHistory | ((db: Db) => TaskHistory);
   } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
@@ -93,6 +97,7 @@ export async function createTestApp(
     now: opts.now,
     masking: opts.masking,
     accessLog: opts.accessLog,
+    history: typeof opts.history === "function" ? opts.history(db.database.db) : opts.history,
   });
   return {
     app,

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PreparedEngine } from "../../src/cedar/engine.js";
-import { evaluateToolCall } from "../../src/pdp/tool-call.js";
+import { engineRequest, evaluateToolCall } from "../../src/pdp/tool-call.js";
 import { loadFixtures, runFixtures } from "../../src/policy/fixtures.js";
 import { loadPolicySet } from "../../src/policy/build.js";
 import type { PolicySet } from "../../src/policy/policy-set.js";
@@ -419,8 +419,8 @@ describe("defect 1: an erroring forbid lets a permit through", () => {
     expect(ps.engine.indexedActions).toBeGreaterThan(0);
     for (const c of CONSTRUCTS) {
       const e = evaluateToolCall(ps, toolCall(c), new Date());
-      const fast = ps.engine.authorize(e.request);
-      expect(fast, c.construct).toEqual(plain.authorize(e.request));
+      const fast = ps.engine.authorize(engineRequest(e.request));
+      expect(fast, c.construct).toEqual(plain.authorize(engineRequest(e.request)));
       expect(fast.decision, c.construct).toBe("deny");
       expect(fast.reasons, c.construct).toEqual(["verdict:forbid-errored", c.forbid]);
     }
@@ -446,10 +446,10 @@ describe("defect 1: an erroring forbid lets a permit through", () => {
   it("only the conformance runner's raw Cedar semantics let the erroring forbid be skipped", () => {
     const raw = new PreparedEngine(ps.schema, ps.engine.set, { semantics: "cedar" });
     const e = evaluateToolCall(ps, toolCall(CONSTRUCTS[0]!), new Date());
-    expect(raw.authorize(e.request)).toMatchObject({ decision: "allow", reasons: ["permit-bot-calc"] });
+    expect(raw.authorize(engineRequest(e.request))).toMatchObject({ decision: "allow", reasons: ["permit-bot-calc"] });
     const denied = evaluateToolCall(ps, { ...toolCall(CONSTRUCTS[1]!, { count: 1 }), agent: "bot2" }, new Date());
-    expect(raw.authorize(denied.request)).toEqual({ decision: "deny", reasons: [], errors: [] });
-    expect(ps.engine.authorize(denied.request)).toEqual({ decision: "deny", reasons: ["verdict:no-permit"], errors: [] });
+    expect(raw.authorize(engineRequest(denied.request))).toEqual({ decision: "deny", reasons: [], errors: [] });
+    expect(ps.engine.authorize(engineRequest(denied.request))).toEqual({ decision: "deny", reasons: ["verdict:no-permit"], errors: [] });
   });
 
   it("answers none of the intended denies with allow, on any path", () => {

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PreparedEngine } from "../../src/cedar/engine.js";
-import { evaluateToolCall } from "../../src/pdp/tool-call.js";
+import { engineRequest, evaluateToolCall } from "../../src/pdp/tool-call.js";
 import { loadPolicySet } from "../../src/policy/build.js";
 import { percentile, ROOT } from "./support.js";
 import { generateWorkload, writeWorkload } from "./workload.js";
@@ -28,7 +28,7 @@ try {
   const requests = [];
   for (const q of w.questions) {
     const { request } = evaluateToolCall(set, q, now);
-    if (request.entities.length > 0) requests.push(request);
+    if (request.entities.length > 0) requests.push(engineRequest(request));
   }
   for (let pass = 0; pass < (opts.passes ?? 3); pass++) {
     for (const q of w.questions) {

@@ -6,6 +6,8 @@
  *   npm run bench:engine               the same
  *   npm run bench -- --rollout         how fast an activation reaches another replica (Postgres)
  *   npm run bench -- --tracing         Verdict with tracing off and on (OTLP to a local receiver): decisions/s, p99
+ *   npm run bench -- --history         Verdict without and with a policy on every tool that reads
+ *                                      context.session.history: decisions/s, p99, added processor time per decision
  *
  * Options: --duration <s> (per autocannon run, default 10), --connections 1,50,
  * --workers 1,auto (Verdict process counts to measure, each in turn; the best is compared), --no-cerbos, --policies <n> (extra
@@ -14,6 +16,7 @@
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { engineBench } from "./engine.js";
+import { historyBench } from "./history.js";
 import { httpBench } from "./http.js";
 import { rolloutBench } from "./rollout.js";
 import { tracingBench } from "./tracing.js";
@@ -24,6 +27,7 @@ const { values } = parseArgs({
     engine: { type: "boolean", default: false },
     rollout: { type: "boolean", default: false },
     tracing: { type: "boolean", default: false },
+    history: { type: "boolean", default: false },
     rounds: { type: "string", default: "20" },
     duration: { type: "string", default: "10" },
     connections: { type: "string", default: "1,50" },
@@ -50,7 +54,7 @@ try {
       cerbos: !values["no-cerbos"],
       extraPolicies: Number(values.policies),
     };
-    await (values.tracing ? tracingBench(options) : httpBench(options));
+    await (values.tracing ? tracingBench(options) : values.history ? historyBench(options) : httpBench(options));
   }
 } catch (e) {
   console.error(e);

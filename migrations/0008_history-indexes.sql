@@ -1,0 +1,3 @@
+CREATE INDEX "decisions_history_task_idx" ON "decisions" USING btree ("task_id","server","tool") WHERE "decisions"."decision" = 'allow' AND "decisions"."kind" = 'tools/call' AND "decisions"."task_id" IS NOT NULL;--> statement-breakpoint
+CREATE INDEX "decisions_history_agent_idx" ON "decisions" USING btree ("agent","server","tool","time") WHERE "decisions"."decision" = 'allow' AND "decisions"."kind" = 'tools/call';--> statement-breakpoint
+CREATE INDEX "decisions_history_user_idx" ON "decisions" USING btree ("user_id","server","tool","time") WHERE "decisions"."decision" = 'allow' AND "decisions"."kind" = 'tools/call' AND "decisions"."user_id" IS NOT NULL;
