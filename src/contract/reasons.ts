@@ -43,6 +43,11 @@ export const REASONS = {
    * none): denied rather than decided on a history Verdict did not read. Checks.
    */
   historyUnavailable: "verdict:history-unavailable",
+  /**
+   * The call names a task that has ended (`POST /v1/tasks/{taskId}/end`): nothing more is done on
+   * it ("revoke when the task completes"). Checked before everything else. Checks.
+   */
+  taskEnded: "verdict:task-ended",
 
   // Identity: facts of the request's tokens and the settings in force (token refusals: tokenRefusedReason).
   /** The agent token proves another agent than the one asserted. Identity. */

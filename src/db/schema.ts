@@ -101,3 +101,18 @@ export const streams = pgTable("streams", {
    */
   chainVersion: smallint("chain_version").notNull().default(1),
 });
+
+/**
+ * Tasks that have ended (`POST /v1/tasks/{taskId}/end`, src/tasks/ends.ts): one row per task,
+ * written after the task's `task/end` record committed to the decision log (the record is the
+ * hash-chained fact; this row is what every replica looks a task up in, and it outlives the
+ * record's partition when retention drops it). Never updated or deleted by Verdict.
+ */
+export const endedTasks = pgTable("ended_tasks", {
+  taskId: text("task_id").primaryKey(),
+  endedAt: timestamp("ended_at", { withTimezone: true, mode: "date" }).notNull(),
+  /** The id of the `task/end` record in `decisions`. */
+  recordId: uuid("record_id").notNull(),
+  /** The API key that ended it (`caller` of the record). */
+  endedBy: text("ended_by"),
+});

@@ -11,6 +11,12 @@ import type { DecisionRecord } from "../contract/decision-log.js";
 export type { DecisionRecord };
 export { canonicalSha256 };
 
+/**
+ * The kinds of record that are decisions (a question answered allow or deny); every other kind
+ * (`task/end`) is an event of the chain that replay, the stats and task history leave out.
+ */
+export const DECISION_KINDS = ["tools/call", "authorize"] as const satisfies readonly DecisionRecord["kind"][];
+
 /** A record before it joins a stream: everything but `stream`, `seq`, `prevHash` and `hash`. */
 export type UnchainedRecord = Omit<DecisionRecord, "stream" | "seq" | "prevHash" | "hash">;
 

@@ -44,6 +44,9 @@ export const ROUTE_ROLES: readonly RouteRule[] = [
   { prefix: "/v1/authorize", roles: ["pep"] },
   { prefix: "/access/v1", roles: ["pep"] },
   { prefix: "/v1/decisions", roles: ["auditor"] },
+  // Task memory: a gateway ends the task it served; auditors read what was done on it.
+  { prefix: "/v1/tasks/*/end", methods: ["POST"], roles: ["pep"] },
+  { prefix: "/v1/tasks", methods: ["GET"], roles: ["auditor"] },
   { prefix: "/v1/audit", roles: ["auditor"] },
   // The text of a version's policies: auditors read what decided (the explorer's detail).
   { prefix: "/v1/policy-sets/*/policies", methods: ["GET"], roles: ["policy-admin", "auditor"] },

@@ -62,6 +62,7 @@ import { ApiKeyCreated, ApiKeyCreateRequest, ApiKeyInfo, ApiKeyList } from "../c
 import { DiffQuery, PolicyTextQuery } from "../policy-versions/routes.js";
 import { DriftQuery } from "../catalog/drift-routes.js";
 import { REQUEST_ID_MAX } from "../contract/limits.js";
+import { TaskEndRequest, TaskEndResponse, TaskQuery, TaskView } from "../contract/tasks.js";
 import type { AppEnv } from "./deps.js";
 import { REQUEST_ID_HEADER } from "./request-id.js";
 
@@ -260,6 +261,25 @@ export const OPERATIONS: OperationSpec[] = [
     tags: ["audit"],
     params: { id: "the decision id (a UUID)" },
     responses: { 200: json("the decision record", DecisionRecord) },
+  },
+  // Task memory: ending a task, and the auditor's view of one.
+  {
+    method: "post",
+    path: "/v1/tasks/:taskId/end",
+    summary: "End a task: every later tools/call naming it is denied verdict:task-ended, on every replica within 1 s; recorded as a task/end record of the hash chain",
+    tags: ["tasks"],
+    body: TaskEndRequest,
+    params: { taskId: "the task id, as tools/call names it in task.id (1 to 256 characters)" },
+    responses: { 200: json("the task's end (the first one, alreadyEnded true, when it had ended before)", TaskEndResponse) },
+  },
+  {
+    method: "get",
+    path: "/v1/tasks/:taskId",
+    summary: "One task: its records oldest first, its chains of actors (agent, user, delegation) and totals",
+    tags: ["tasks"],
+    query: TaskQuery,
+    params: { taskId: "the task id" },
+    responses: { 200: json("the task", TaskView) },
   },
   {
     method: "get",

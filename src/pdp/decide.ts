@@ -99,7 +99,8 @@ export function proofMissing(deps: Pick<AppDeps, "identity">): IdentityFailure |
 
 /**
  * Decides one `tools/call`: evaluates it (Verdict's checks, then Cedar), mints the per-call
- * credential when asked for and the call is allowed, records the decision and answers. When a
+ * credential when asked for and the call is allowed, records the decision and answers. A call
+ * naming a task that has ended (`deps.tasks`) is denied `verdict:task-ended` first. When a
  * policy that can apply reads `context.session.history` (`readsHistory`), the history is first
  * read from the decision log (`deps.history`, one statement), and the read, the evaluation and
  * the commit of the record run under the task's lock of this replica, and an allow committed
@@ -111,13 +112,13 @@ export function proofMissing(deps: Pick<AppDeps, "identity">): IdentityFailure |
  * @param who how the agent and the user were identified (tokens already verified and dropped)
  * @param time the instant the request was received
  * @param wantsCredential whether the request asked for a credential (`credential: true`)
- * @throws VerdictError `unavailable` (503) when the history cannot be read or an allow committed
+ * @throws VerdictError `unavailable` (503) when the ended tasks or the history cannot be read, or an allow committed
  *   too long after it was read, the credential cannot
  *   be minted or the decision cannot be recorded (never an allow); `unrecordable_input` (400)
  *   when the database refused its data
  */
 export async function decideToolCall(
-  deps: Pick<AppDeps, "policies" | "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer" | "history" | "logger">,
+  deps: Pick<AppDeps, "policies" | "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer" | "history" | "tasks" | "logger">,
   c: Context<AppEnv>,
   q: ToolCallQuestion,
   who: ResolvedIdentity,
@@ -125,6 +126,17 @@ export async function decideToolCall(
   wantsCredential: boolean,
 ): Promise<DecisionResponse> {
   const ps = deps.policies.get();
+  // An ended task (src/tasks/ends.ts) is denied before anything else, and its history is not read.
+  if (q.task && deps.tasks) {
+    let ended: boolean;
+    try {
+      ended = await deps.tasks.isEnded(q.task.id);
+    } catch (e) {
+      deps.logger?.error({ err: (e as Error).message }, "ended tasks could not be read");
+      throw new VerdictError("unavailable", TASK_UNREAD_MESSAGE, undefined, { cause: e });
+    }
+    if (ended) return decideWith(deps, c, ps, q, who, time, wantsCredential, undefined, true);
+  }
   const history = deps.history;
   if (!history || !readsHistory(ps, `${q.server}/${q.tool}`)) return decideWith(deps, c, ps, q, who, time, wantsCredential, undefined);
   // Task memory (src/pdp/history.ts): read, decide and commit under the task's lock, so the
@@ -149,6 +161,8 @@ export async function decideToolCall(
   });
 }
 
+/** The message of a 503 for a decision whose task could not be looked up among the ended ones (a fixed sentence). */
+export const TASK_UNREAD_MESSAGE = "whether the task has ended could not be read from the database; no decision was made, treat this as a deny";
 /** The message of a 503 for a decision whose task history could not be read (a fixed sentence). */
 export const HISTORY_UNREAD_MESSAGE = "the task history could not be read from the decision log; no decision was made, treat this as a deny";
 /** The message of a 503 for an allow committed too long after its history was read (a fixed sentence). */
@@ -164,8 +178,9 @@ async function decideWith(
   time: Date,
   wantsCredential: boolean,
   history: History | undefined,
+  taskEnded = false,
 ): Promise<DecisionResponse> {
-  const evaluation = evaluateToolCall(ps, q, time, who, deps.drift?.lookup, history);
+  const evaluation = evaluateToolCall(ps, q, time, who, deps.drift?.lookup, history, taskEnded);
   const id = uuidv7();
   let credential: CallCredential | undefined;
   if (wantsCredential && evaluation.decision === "allow") {

@@ -86,8 +86,18 @@ export function requestUids(q: { agent: string; user?: string; server: string })
  *   {@link readsHistory} says so: when it does and none is given, the call is denied with
  *   `verdict:history-unavailable` (never decided on a history nobody read); when it does not,
  *   a given one is still recorded, and none leaves `history` out of the recorded request
+ * @param taskEnded the call's task has ended (src/tasks/ends.ts): denied `verdict:task-ended`
+ *   before any other check, Cedar not asked
  */
-export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, identity?: ResolvedIdentity, drift?: DriftLookup, history?: History): Evaluation {
+export function evaluateToolCall(
+  ps: PolicySet,
+  q: ToolCallQuestion,
+  now: Date,
+  identity?: ResolvedIdentity,
+  drift?: DriftLookup,
+  history?: History,
+  taskEnded = false,
+): Evaluation {
   const start = process.hrtime.bigint();
   const actionId = `${q.server}/${q.tool}`;
   const session = sessionContext(q, now, verifiedOf(identity));
@@ -121,6 +131,7 @@ export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, 
     evaluationMicros: microsSince(start),
   });
 
+  if (taskEnded) return deny(REASONS.taskEnded, `task ${JSON.stringify(q.task?.id)} has ended; no further call is allowed on it`);
   // Verdict's own checks (src/pdp/checks.ts), the same ones replay makes.
   const checked = checkToolCall(ps, q, identity, drift);
   if (isFailure(checked)) return deny(checked.reason, checked.message);

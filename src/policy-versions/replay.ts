@@ -22,10 +22,11 @@
  * - an `authorize` request keeps the entities its caller supplied and gets the candidate's
  *   slice for the rest (`evaluateAuthorize`, as `/v1/authorize`).
  */
-import { and, asc, count, gte, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, gte, inArray, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { decisions } from "../db/schema.js";
 import { selectFields, type StoredFields } from "../decision-log/row.js";
+import { DECISION_KINDS } from "../decision-log/record.js";
 import type { RecordedIdentity } from "../contract/decision-log.js";
 import { REASONS } from "../contract/reasons.js";
 import type { CedarRequest, DecisionError } from "../cedar/types.js";
@@ -172,6 +173,8 @@ function replayOne(ps: PolicySet, row: Row, memo?: AnswerMemo, drift?: DriftLook
   const request = row.request as CedarRequest;
   const identityFailure = row.decision === "deny" ? row.reasons.find(isIdentityFailureReason) : undefined;
   if (identityFailure) return { decision: "deny", reasons: [identityFailure], errors: [] };
+  // The task had ended when it was asked: a fact of the record, as a refused token is.
+  if (row.decision === "deny" && row.reasons.includes(REASONS.taskEnded)) return { decision: "deny", reasons: [REASONS.taskEnded], errors: [] };
   if (row.kind === "tools/call") {
     const session = (request.context?.session ?? {}) as Record<string, unknown>;
     const identity = recordedIdentity(row, session);
@@ -229,7 +232,8 @@ export async function replay(db: Db, candidate: PolicySet, opts: ReplayOptions =
   const started = performance.now();
   const pageSize = opts.pageSize ?? 2_000;
   const keep = opts.examples ?? 10;
-  const range: SQL[] = [];
+  // Decisions only: a `task/end` record answered no question to replay.
+  const range: SQL[] = [inArray(decisions.kind, DECISION_KINDS)];
   if (opts.since) range.push(gte(decisions.time, opts.since));
   if (opts.until) range.push(lt(decisions.time, opts.until));
   const [{ n: total } = { n: 0 }] = await db

@@ -204,11 +204,21 @@ export type RecordedIdentity = z.infer<typeof RecordedIdentity>;
 export const DelegationActor = z.object({ sub: z.string(), iss: z.string().optional() });
 export type DelegationActor = z.infer<typeof DelegationActor>;
 
+/**
+ * What a record of the decision log is: a decision (`tools/call`, `authorize`), or an event of a
+ * task's lifecycle that joins the same hash chain (`task/end`: `POST /v1/tasks/{taskId}/end`;
+ * its `decision` is `deny`, what every later call of the task gets, with the reason
+ * `verdict:task-ended`; `agent`, `server`, `tool` and `action` are empty, `caller` names the key
+ * that ended it). `task/end` extends DESIGN.md's contract.
+ */
+export const RecordKind = z.enum(["tools/call", "authorize", "task/end"]);
+export type RecordKind = z.infer<typeof RecordKind>;
+
 /** One recorded decision (`GET /v1/decisions` items). */
 export const DecisionRecord = z.object({
   id: z.string(),
   time: z.string(),
-  kind: z.enum(["tools/call", "authorize"]),
+  kind: RecordKind,
   agent: z.string(),
   user: z.string().nullable(),
   /** The delegation chain from the user token's `act` claim, outermost (current) actor first. */
@@ -264,7 +274,7 @@ export const DecisionFilters = z.object({
   requestId: z.string().optional(),
   /** Decisions of one W3C trace (32 hex digits), as recorded in `traceId`. */
   traceId: z.string().optional(),
-  kind: z.enum(["tools/call", "authorize"]).optional(),
+  kind: RecordKind.optional(),
   policySetVersion: z.string().optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),
@@ -281,6 +291,31 @@ export type DecisionQuery = z.input<typeof DecisionQuery>;
 /** `GET /v1/decisions` answer: recorded decisions, newest first, and the cursor of the next page (null: no more). */
 export const DecisionPage = z.object({ decisions: z.array(DecisionRecord), nextCursor: z.string().nullable() });
 export type DecisionPage = z.infer<typeof DecisionPage>;
+
+/**
+ * `POST /v1/tasks/{taskId}/end` body (optional): why the task ended, recorded in the `task/end`
+ * record's `message`. The task id itself is the path's (at most `ID_MAX` characters).
+ */
+export const TaskEndRequest = z.object({ reason: boundedString(1_000, 0).optional() }).strict();
+export type TaskEndRequest = z.infer<typeof TaskEndRequest>;
+
+/**
+ * `POST /v1/tasks/{taskId}/end` answer. `endedAt` (ISO 8601) and `recordId` are those of the
+ * first end of the task: ending an ended task again changes nothing (`alreadyEnded: true`).
+ * From `endedAt` on, every `tools/call` naming the task is denied `verdict:task-ended`, on every
+ * replica within `TASK_END_PROPAGATION_MS`.
+ */
+export const TaskEndResponse = z.object({
+  task: z.object({ id: z.string() }),
+  endedAt: z.string(),
+  recordId: z.string(),
+  endedBy: z.string().nullable(),
+  alreadyEnded: z.boolean(),
+});
+export type TaskEndResponse = z.infer<typeof TaskEndResponse>;
+
+/** The most time, in ms, from the answer of a task's end to the first deny of its calls on any replica. */
+export const TASK_END_PROPAGATION_MS = 1_000;
 
 /** The error body of every non-200 answer. */
 export const ErrorBody = z.object({
