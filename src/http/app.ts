@@ -40,7 +40,7 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   const drift = given.drift ?? new ToolDriftRegistry(given.database.db);
   const history = given.history ?? new TaskHistory(given.database.db);
   const tasks = given.tasks ?? new TaskEnds(given.database.db, given.log);
-  const metrics = given.metrics ?? new Metrics({ policies: given.policies, pool: given.database.pool, drift, history });
+  const metrics = given.metrics ?? new Metrics({ policies: given.policies, pool: given.database.pool, drift, history, tasks });
   const deps = { ...given, drift, metrics, history, tasks, policySetCache: given.policySetCache ?? new PolicySetCache() };
   deps.log.setObserver(metrics);
   const app = new Hono<AppEnv>();

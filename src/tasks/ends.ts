@@ -43,6 +43,8 @@ export const TASK_CACHE_ENTRIES = 100_000;
 export interface TaskEndsStats {
   /** Lookups sent to the database. */
   lookups: number;
+  /** Of those, how many failed (each such call answered 503, never allowed). */
+  failures: number;
   /** Tasks this replica ended. */
   ended: number;
 }
@@ -60,7 +62,7 @@ export interface TaskEndRequestMeta {
 
 /** Ended tasks: the lookup every `tools/call` with a task makes, and the end itself. */
 export class TaskEnds {
-  readonly stats: TaskEndsStats = { lookups: 0, ended: 0 };
+  readonly stats: TaskEndsStats = { lookups: 0, failures: 0, ended: 0 };
   /** Ended tasks: the answer never changes. */
   private readonly ended = new LRUCache<string, true>({ max: TASK_CACHE_ENTRIES });
   /** Tasks not ended as of a lookup started at most `NOT_ENDED_TTL_MS` ago. */
@@ -106,7 +108,13 @@ export class TaskEnds {
 
   private async lookup(taskId: string, startedAt: number): Promise<boolean> {
     this.stats.lookups++;
-    const rows = await this.db.select({ taskId: endedTasks.taskId }).from(endedTasks).where(eq(endedTasks.taskId, taskId)).limit(1);
+    let rows: Array<{ taskId: string }>;
+    try {
+      rows = await this.db.select({ taskId: endedTasks.taskId }).from(endedTasks).where(eq(endedTasks.taskId, taskId)).limit(1);
+    } catch (e) {
+      this.stats.failures++;
+      throw e;
+    }
     if (rows.length) {
       this.ended.set(taskId, true);
       return true;

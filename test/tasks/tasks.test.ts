@@ -50,6 +50,7 @@ describe("POST /v1/tasks/{taskId}/end", () => {
     const ended = (await res.json()) as Ended;
     expect(ended).toMatchObject({ task: { id: "END-1" }, alreadyEnded: false });
     expect(ended.endedBy).toMatch(/^apikey:.+ \(test-pep\)$/);
+    expect(await (await t.request("/metrics")).text()).toMatch(/^verdict_tasks_ended_total 1$/m);
     expect(Number.isNaN(Date.parse(ended.endedAt))).toBe(false);
 
     const denied = await call({ agent: "code-assistant", ...CALLS.echo, task });
@@ -168,6 +169,7 @@ describe("POST /v1/tasks/{taskId}/end", () => {
       const body = (await res.json()) as { error: { code: string; message: string } };
       expect(body.error.code).toBe("unavailable");
       expect(body.error.message).toContain("treat this as a deny");
+      expect(await (await broken.request("/metrics")).text()).toMatch(/^verdict_task_lookup_failures_total 1$/m);
       // without a task there is nothing to look up
       expect((await call({ agent: "code-assistant", ...CALLS.echo }, broken)).decision).toBe("allow");
       const all = (await (await broken.request("/v1/decisions")).json()) as { decisions: Record_[] };
