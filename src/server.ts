@@ -189,6 +189,7 @@ export async function startServer(
     issuer: () => config.issuer ?? config.publicUrl ?? url,
     publicUrl: () => config.publicUrl ?? url,
     credentialTtlSeconds: config.credentialTtlSeconds,
+    approvalTtlSeconds: config.approvalTtlSeconds,
     masking,
     drift,
     history,

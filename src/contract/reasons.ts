@@ -49,6 +49,12 @@ export const REASONS = {
    */
   taskEnded: "verdict:task-ended",
 
+  // Approvals (DESIGN.md "Approvals bound to the exact call"): reasons of approval records.
+  /** An `approval/approve` record: a person of the group approved the exact call. Approvals. */
+  approvalApproved: "verdict:approval-approved",
+  /** An `approval/deny` record: a person of the group refused the exact call. Approvals. */
+  approvalDenied: "verdict:approval-denied",
+
   // Identity: facts of the request's tokens and the settings in force (token refusals: tokenRefusedReason).
   /** The agent token proves another agent than the one asserted. Identity. */
   agentMismatch: "verdict:agent-mismatch",

@@ -23,6 +23,8 @@ import { ToolDriftRegistry } from "../catalog/drift.js";
 import { TaskHistory } from "../pdp/history.js";
 import { TaskEnds } from "../tasks/ends.js";
 import { taskRoutes } from "../tasks/routes.js";
+import { ApprovalStore } from "../approvals/store.js";
+import { approvalRoutes } from "../approvals/routes.js";
 import { toolDriftRoutes } from "../catalog/drift-routes.js";
 import { accessLog } from "./access-log.js";
 import { bodyLimit } from "./body-limit.js";
@@ -40,8 +42,9 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   const drift = given.drift ?? new ToolDriftRegistry(given.database.db);
   const history = given.history ?? new TaskHistory(given.database.db);
   const tasks = given.tasks ?? new TaskEnds(given.database.db, given.log);
+  const approvals = given.approvals ?? new ApprovalStore(given.database.db, given.log, { ttlSeconds: given.approvalTtlSeconds, masking: given.masking });
   const metrics = given.metrics ?? new Metrics({ policies: given.policies, pool: given.database.pool, drift, history, tasks });
-  const deps = { ...given, drift, metrics, history, tasks, policySetCache: given.policySetCache ?? new PolicySetCache() };
+  const deps = { ...given, drift, metrics, history, tasks, approvals, policySetCache: given.policySetCache ?? new PolicySetCache() };
   deps.log.setObserver(metrics);
   const app = new Hono<AppEnv>();
   // Outermost, so that a line's duration and status cover everything below.
@@ -57,6 +60,7 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.route("/", pdpRoutes(deps));
   app.route("/", decisionRoutes(deps));
   app.route("/", taskRoutes(deps, tasks));
+  app.route("/", approvalRoutes(deps, approvals));
   app.route("/", policySetRoutes(deps));
   app.route("/", toolDriftRoutes(deps));
   app.route("/", apiKeyRoutes(deps));

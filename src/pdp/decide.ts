@@ -31,6 +31,8 @@ import { EntityConflictError, evaluateAuthorize, type AuthorizeQuestion } from "
 import type { Evaluation } from "./evaluation.js";
 import { readsHistory, type History } from "./history.js";
 import type { PolicySet } from "../policy/policy-set.js";
+import { obligationOf, type ApprovalStore } from "../approvals/store.js";
+import type { Approval } from "../contract/approvals.js";
 import { evaluateToolCall, type ToolCallQuestion } from "./tool-call.js";
 
 /** Who asked and how: what the HTTP layer knows about a decision that the evaluation does not. */
@@ -118,7 +120,7 @@ export function proofMissing(deps: Pick<AppDeps, "identity">): IdentityFailure |
  *   when the database refused its data
  */
 export async function decideToolCall(
-  deps: Pick<AppDeps, "policies" | "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer" | "history" | "tasks" | "logger">,
+  deps: Pick<AppDeps, "policies" | "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer" | "history" | "tasks" | "approvals" | "logger">,
   c: Context<AppEnv>,
   q: ToolCallQuestion,
   who: ResolvedIdentity,
@@ -170,7 +172,7 @@ export const HISTORY_STALE_MESSAGE = "the decision took too long to commit after
 
 /** {@link decideToolCall} once the history, if any is needed, is known. */
 async function decideWith(
-  deps: Pick<AppDeps, "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer">,
+  deps: Pick<AppDeps, "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer" | "approvals">,
   c: Context<AppEnv>,
   ps: PolicySet,
   q: ToolCallQuestion,
@@ -180,8 +182,15 @@ async function decideWith(
   history: History | undefined,
   taskEnded = false,
 ): Promise<DecisionResponse> {
-  const evaluation = evaluateToolCall(ps, q, time, who, deps.drift?.lookup, history, taskEnded);
+  let evaluation = evaluateToolCall(ps, q, time, who, deps.drift?.lookup, history, taskEnded);
   const id = uuidv7();
+  // Denied only by approvable forbids: an approval of this exact call allows it once, else its request is named.
+  let used: Approval | undefined;
+  if (evaluation.approvable && deps.approvals) {
+    const resolved = await resolveApproval(deps.approvals, c, ps, evaluation, who, id, time);
+    evaluation = resolved.evaluation;
+    used = resolved.used;
+  }
   let credential: CallCredential | undefined;
   if (wantsCredential && evaluation.decision === "allow") {
     try {
@@ -202,8 +211,75 @@ async function decideWith(
     }
   }
   const meta = { id, identity: toRecordedIdentity(who), delegation: who.delegation, credentialJti: credential?.jti ?? null };
-  const [answer] = await recordEvaluations(deps, c, [{ evaluation, credential, meta }], time);
-  return answer!;
+  try {
+    const [answer] = await recordEvaluations(deps, c, [{ evaluation, credential, meta }], time);
+    return answer!;
+  } catch (e) {
+    // Not recorded, so not allowed: the approval it would have used is still unused.
+    if (used) await deps.approvals!.unuse(used.id, id);
+    throw e;
+  }
+}
+
+/** The message of a 503 for a call whose approval could not be looked up or requested (a fixed sentence). */
+export const APPROVAL_UNAVAILABLE_MESSAGE = "the call needs an approval, and approvals could not be read or requested; no decision was made, treat this as a deny";
+
+/**
+ * An approvable deny (`evaluation.approvable`) resolved against the approvals: allowed once when
+ * an approval of this exact call is used by it (its `approval` obligation names the approval,
+ * who approved it and when), else still denied, naming the call's request (new, pending or
+ * denied) in its `approval` obligation.
+ * @throws VerdictError `unavailable` (503) when the approvals cannot be read or the request stored
+ */
+async function resolveApproval(
+  approvals: ApprovalStore,
+  c: Context<AppEnv>,
+  ps: PolicySet,
+  evaluation: Evaluation,
+  who: ResolvedIdentity,
+  decisionId: string,
+  time: Date,
+): Promise<{ evaluation: Evaluation; used?: Approval }> {
+  const a = evaluation.approvable!;
+  const key = c.get("apiKey");
+  let resolved;
+  try {
+    resolved = await approvals.resolve(
+      {
+        agent: evaluation.agent,
+        user: evaluation.user,
+        delegation: who.delegation,
+        server: evaluation.server,
+        tool: evaluation.tool,
+        definitionSha256: evaluation.definitionHash!,
+        arguments: evaluation.arguments ?? null,
+        argumentsSha256: canonicalSha256(evaluation.arguments ?? null),
+        task: evaluation.task,
+        groups: a.groups,
+        policies: a.policies,
+      },
+      decisionId,
+      { now: time, caller: key ? callerOf(key) : null, requestId: c.get("requestId") ?? null, policySetVersion: ps.version },
+    );
+  } catch (e) {
+    throw new VerdictError("unavailable", APPROVAL_UNAVAILABLE_MESSAGE, undefined, { cause: e });
+  }
+  const obligation = obligationOf(resolved.approval);
+  if (resolved.kind === "use") {
+    const approval = resolved.approval;
+    return {
+      used: approval,
+      evaluation: {
+        ...evaluation,
+        decision: "allow",
+        reasons: a.allowedBy,
+        obligations: [obligation],
+        message: `allowed once by approval ${approval.id} (approved by ${approval.decidedBy} at ${approval.decidedAt}; lifts ${a.policies.join(", ")}); allowed by ${a.allowedBy.join(", ")}`,
+      },
+    };
+  }
+  const state = resolved.approval.status === "denied" ? `was denied by ${resolved.approval.decidedBy}` : `is pending until ${resolved.approval.expiresAt}`;
+  return { evaluation: { ...evaluation, obligations: [obligation], message: `${evaluation.message}: approval request ${resolved.approval.id} ${state}` } };
 }
 
 /**

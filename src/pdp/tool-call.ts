@@ -13,6 +13,8 @@ import { checkToolCall, isFailure, type DriftLookup } from "./checks.js";
 import { explain, microsSince, uidText, type Evaluation } from "./evaluation.js";
 import { EMPTY_HISTORY, readsHistory, type History } from "./history.js";
 import { leanToolCallRequest } from "./lean-request.js";
+import { approvableDeny } from "./approvable.js";
+import type { PreparedEngine } from "../cedar/engine.js";
 
 export type { DriftLookup } from "./checks.js";
 
@@ -141,13 +143,15 @@ export function evaluateToolCall(
   request.context = { input: checked.input, session: request.context.session };
   request.entities = identityEntities(ps.entities, requestUids(q), identity);
   const answer = authorizeToolCall(ps, checked.tool, request);
+  const approvable = approvableDeny(ps, checked.tool, request, answer, (engine, tool, r) => authorizeToolCall(ps, tool, r, engine));
   return {
     ...base,
     decision: answer.decision,
     reasons: answer.reasons,
     errors: answer.errors,
-    message: explain(answer),
+    message: approvable ? `${explain(answer)}; a person of ${approvable.groups.map((g) => `Mcp::Group::${JSON.stringify(g)}`).join(" or ")} may approve this exact call` : explain(answer),
     evaluationMicros: microsSince(start),
+    ...(approvable ? { approvable, definitionHash: checked.tool.definitionHash } : {}),
   };
 }
 
@@ -158,11 +162,12 @@ export function evaluateToolCall(
  * record older than task memory) is given {@link EMPTY_HISTORY}, the value of a first call,
  * which the schema requires.
  * @param request built by Verdict: `context.input` converted by `checkToolCall` for `tool`
+ * @param engine the set's engine (default), or its lifted engine (`./approvable.ts`)
  */
-export function authorizeToolCall(ps: PolicySet, tool: PinnedTool, request: CedarRequest): EngineDecision {
-  const reads = ps.engine.attributesRead(request.action);
+export function authorizeToolCall(ps: PolicySet, tool: PinnedTool, request: CedarRequest, engine: PreparedEngine = ps.engine): EngineDecision {
+  const reads = engine.attributesRead(request.action);
   const full = engineRequest(request);
-  return ps.engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, full, reads) : full);
+  return engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, full, reads) : full);
 }
 
 /**
