@@ -10,9 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PolicySetError } from "../../src/policy/issues.js";
 import { loadPolicySet } from "../../src/policy/build.js";
 import { replay } from "../../src/policy-versions/replay.js";
-import { createTestApp, type TestApp } from "../helpers/app.js";
-import { BIG_REFUND, PAYMENTS_CATALOG, writeApprovalSet } from "../helpers/approval-set.js";
-import { writeFileSync } from "node:fs";
+import { createTestApp, ROOT, type TestApp } from "../helpers/app.js";
+import { BIG_REFUND, NO_REPORT_BOT_REFUNDS, PAYMENTS_CATALOG, REFUND_APPROVAL, writeApprovalSet } from "../helpers/approval-set.js";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const set = writeApprovalSet();
@@ -234,6 +234,15 @@ describe("the record", () => {
   it("replay of the log against the same set flips nothing: an allow that used an approval stays an allow", async () => {
     const report = await replay(t.db.database.db, ps);
     expect(report.flips).toEqual({ allowToDeny: 0, denyToAllow: 0 });
+  });
+});
+
+describe("the docs' examples", () => {
+  it("are in docs/approvals.md and the README verbatim, as tested here", () => {
+    const doc = readFileSync(join(ROOT, "docs", "approvals.md"), "utf8");
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    for (const text of [REFUND_APPROVAL, NO_REPORT_BOT_REFUNDS]) expect(doc).toContain(text);
+    expect(readme).toContain(REFUND_APPROVAL);
   });
 });
 
