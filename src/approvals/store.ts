@@ -148,9 +148,21 @@ function cursorOf(r: Row): string {
   return Buffer.from(JSON.stringify([r.createdAt.toISOString(), r.id])).toString("base64url");
 }
 
+/** Counters of an {@link ApprovalStore} (this replica), for `/metrics` and tests. */
+export interface ApprovalStats {
+  /** Requests made (each an `approval/request` record). */
+  requested: number;
+  /** Requests approved, and denied, through this replica. */
+  approved: number;
+  denied: number;
+  /** Approvals used by an allowed call. */
+  used: number;
+}
+
 /** The approval requests in the database, and their records in the decision log. */
 export class ApprovalStore {
   readonly ttlSeconds: number;
+  readonly stats: ApprovalStats = { requested: 0, approved: 0, denied: 0, used: 0 };
 
   /**
    * @param options.ttlSeconds `VERDICT_APPROVAL_TTL_SECONDS` (default {@link APPROVAL_TTL_SECONDS})
@@ -188,7 +200,10 @@ export class ApprovalStore {
         sql`${approvals.id} = (SELECT id FROM approvals WHERE binding_sha256 = ${binding} AND status = 'approved' AND expires_at > ${now.toISOString()}::timestamptz ORDER BY created_at DESC LIMIT 1) AND ${approvals.status} = 'approved'`,
       )
       .returning();
-    if (used) return { kind: "use", approval: toApproval(used, now) };
+    if (used) {
+      this.stats.used++;
+      return { kind: "use", approval: toApproval(used, now) };
+    }
     const open = await this.openRequest(binding, now);
     if (open) return { kind: "ask", approval: toApproval(open, now), created: false };
     return this.request(call, binding, meta);
@@ -276,6 +291,7 @@ export class ApprovalStore {
       throw e;
     }
     const approval = toApproval(row, meta.now);
+    this.stats.requested++;
     try {
       this.options.onRequest?.(approval);
     } catch {
@@ -293,6 +309,7 @@ export class ApprovalStore {
       .update(approvals)
       .set({ status: "approved", usedAt: null, usedBy: null })
       .where(and(eq(approvals.id, id), eq(approvals.status, "used"), eq(approvals.usedBy, decisionId)))
+      .then(() => void this.stats.used--)
       .catch(() => undefined);
   }
 
@@ -371,6 +388,7 @@ export class ApprovalStore {
         .catch(() => undefined);
       throw e;
     }
+    this.stats[verdict === "approve" ? "approved" : "denied"]++;
     return approval;
   }
 

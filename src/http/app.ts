@@ -43,7 +43,7 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   const history = given.history ?? new TaskHistory(given.database.db);
   const tasks = given.tasks ?? new TaskEnds(given.database.db, given.log);
   const approvals = given.approvals ?? new ApprovalStore(given.database.db, given.log, { ttlSeconds: given.approvalTtlSeconds, masking: given.masking });
-  const metrics = given.metrics ?? new Metrics({ policies: given.policies, pool: given.database.pool, drift, history, tasks });
+  const metrics = given.metrics ?? new Metrics({ policies: given.policies, pool: given.database.pool, drift, history, tasks, approvals });
   const deps = { ...given, drift, metrics, history, tasks, approvals, policySetCache: given.policySetCache ?? new PolicySetCache() };
   deps.log.setObserver(metrics);
   const app = new Hono<AppEnv>();

@@ -62,6 +62,11 @@ export interface MetricsSources {
    */
   tasks?: { readonly stats: { readonly lookups: number; readonly failures: number; readonly ended: number } };
   /**
+   * Approvals' counters (`verdict_approval_requests_total`, `verdict_approvals_decided_total`,
+   * `verdict_approvals_used_total`): `ApprovalStore.stats`' shape; absent: not exported.
+   */
+  approvals?: { readonly stats: { readonly requested: number; readonly approved: number; readonly denied: number; readonly used: number } };
+  /**
    * Also export prom-client's default process metrics (CPU, memory, event loop, GC). Off by
    * default: they start observers per registry, which a process with many apps (tests) need not.
    */
@@ -156,6 +161,24 @@ export class Metrics {
       counter("verdict_task_lookups_total", "Lookups of a task among the ended ones sent to the database (a replica trusts 'not ended' for 500 ms).", () => tasks.stats.lookups);
       counter("verdict_task_lookup_failures_total", "Lookups of ended tasks that failed (each such call answered 503, never allowed).", () => tasks.stats.failures);
       counter("verdict_tasks_ended_total", "Tasks this replica ended (POST /v1/tasks/{taskId}/end; again for an ended task not counted).", () => tasks.stats.ended);
+    }
+    const approvals = sources.approvals;
+    if (approvals) {
+      const counter = (name: string, help: string, read: () => number) =>
+        new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
+      counter("verdict_approval_requests_total", "Approval requests made by calls denied only by approvable forbids (docs/approvals.md).", () => approvals.stats.requested);
+      new Counter({
+        name: "verdict_approvals_decided_total",
+        help: "Approval requests decided by a person through this replica, by outcome.",
+        labelNames: ["outcome"],
+        registers,
+        collect() {
+          this.reset();
+          this.inc({ outcome: "approved" }, approvals.stats.approved);
+          this.inc({ outcome: "denied" }, approvals.stats.denied);
+        },
+      });
+      counter("verdict_approvals_used_total", "Approvals used by the identical call (each once), on this replica.", () => approvals.stats.used);
     }
     if (sources.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

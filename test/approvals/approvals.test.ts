@@ -218,6 +218,13 @@ describe("the record", () => {
     expect((await kinds("approval/deny")).length).toBeGreaterThanOrEqual(1);
     const verify = (await (await t.request("/v1/audit/verify")).json()) as { ok: boolean };
     expect(verify.ok).toBe(true);
+    // and /metrics counts them
+    const metrics = await (await t.request("/metrics")).text();
+    const value = (re: RegExp) => Number(re.exec(metrics)?.[1] ?? NaN);
+    expect(value(/^verdict_approval_requests_total (\d+)$/m)).toBeGreaterThanOrEqual(5);
+    expect(value(/^verdict_approvals_decided_total\{outcome="approved"\} (\d+)$/m)).toBeGreaterThanOrEqual(3);
+    expect(value(/^verdict_approvals_decided_total\{outcome="denied"\} (\d+)$/m)).toBeGreaterThanOrEqual(1);
+    expect(value(/^verdict_approvals_used_total (\d+)$/m)).toBeGreaterThanOrEqual(2);
   });
 
   it("lists requests by status, group, agent, user and task", async () => {
