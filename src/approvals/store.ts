@@ -30,7 +30,7 @@ import { REASONS } from "../contract/reasons.js";
 import type { Db } from "../db/client.js";
 import { approvals } from "../db/schema.js";
 import type { Masking } from "../decision-log/masking.js";
-import type { UnchainedRecord } from "../decision-log/record.js";
+import { eventRecord, type UnchainedRecord } from "../decision-log/record.js";
 import type { DecisionLog } from "../decision-log/writer.js";
 
 /** Default of `VERDICT_APPROVAL_TTL_SECONDS`: how long a request waits, and an approval may be used. */
@@ -419,7 +419,7 @@ export function approvalRecord(
   meta: ApprovalMeta,
   message: string,
 ): UnchainedRecord {
-  return {
+  return eventRecord({
     id,
     time: meta.now.toISOString(),
     kind,
@@ -434,16 +434,10 @@ export function approvalRecord(
     task: a.call.task,
     decision: kind === "approval/approve" ? "allow" : "deny",
     reasons: kind === "approval/request" ? a.policies : [kind === "approval/approve" ? REASONS.approvalApproved : REASONS.approvalDenied],
-    errors: [],
     obligations: [obligationOf(a)],
     message,
     policySetVersion: meta.policySetVersion,
     caller: meta.caller,
-    identity: null,
-    credentialJti: null,
     requestId: meta.requestId,
-    evaluationMicros: 0,
-    request: {},
-    traceId: null,
-  };
+  });
 }

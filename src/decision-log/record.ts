@@ -21,6 +21,17 @@ export const DECISION_KINDS = ["tools/call", "authorize"] as const satisfies rea
 export type UnchainedRecord = Omit<DecisionRecord, "stream" | "seq" | "prevHash" | "hash">;
 
 /**
+ * A record of an event of the chain (a kind outside {@link DECISION_KINDS}: a task's end, an
+ * approval's request or decision): no evaluation, so no errors, identity, credential, Cedar
+ * request (`{}`), evaluation time (0) or trace of its own.
+ */
+export function eventRecord(
+  fields: Omit<UnchainedRecord, "errors" | "identity" | "credentialJti" | "evaluationMicros" | "request" | "traceId">,
+): UnchainedRecord {
+  return { ...fields, errors: [], identity: null, credentialJti: null, evaluationMicros: 0, request: {}, traceId: null };
+}
+
+/**
  * The version of the record hash that Verdict writes (stored per row in `decisions.hash_version`):
  *
  * - 1 (rows written before migration 0006): SHA-256 (hex) over the RFC 8785 canonical JSON of

@@ -146,26 +146,23 @@ export class Metrics {
         },
       });
     }
+    // A counter that reads its value from a part's own stats when scraped.
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
     const history = sources.history;
     if (history) {
-      const counter = (name: string, help: string, read: () => number) =>
-        new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
       counter("verdict_history_reads_total", "Task-history statements sent to the decision log (one per tools/call whose applicable policies read context.session.history).", () => history.stats.reads);
       counter("verdict_history_read_failures_total", "Task-history reads that failed (each such call answered 503, never allowed).", () => history.stats.failures);
       counter("verdict_history_stale_allows_total", "Allows committed more than the bound after their history read (answered 503, docs/task-memory.md).", () => history.stats.stale);
     }
     const tasks = sources.tasks;
     if (tasks) {
-      const counter = (name: string, help: string, read: () => number) =>
-        new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
       counter("verdict_task_lookups_total", "Lookups of a task among the ended ones sent to the database (a replica trusts 'not ended' for 500 ms).", () => tasks.stats.lookups);
       counter("verdict_task_lookup_failures_total", "Lookups of ended tasks that failed (each such call answered 503, never allowed).", () => tasks.stats.failures);
       counter("verdict_tasks_ended_total", "Tasks this replica ended (POST /v1/tasks/{taskId}/end; again for an ended task not counted).", () => tasks.stats.ended);
     }
     const approvals = sources.approvals;
     if (approvals) {
-      const counter = (name: string, help: string, read: () => number) =>
-        new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
       counter("verdict_approval_requests_total", "Approval requests made by calls denied only by approvable forbids (docs/approvals.md).", () => approvals.stats.requested);
       new Counter({
         name: "verdict_approvals_decided_total",

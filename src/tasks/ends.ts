@@ -25,7 +25,7 @@ import { TASK_END_PROPAGATION_MS, type TaskEndResponse } from "../contract/tasks
 import { REASONS } from "../contract/reasons.js";
 import type { Db } from "../db/client.js";
 import { endedTasks } from "../db/schema.js";
-import type { UnchainedRecord } from "../decision-log/record.js";
+import { eventRecord, type UnchainedRecord } from "../decision-log/record.js";
 import type { DecisionLog } from "../decision-log/writer.js";
 
 export { TASK_END_PROPAGATION_MS };
@@ -168,7 +168,7 @@ export class TaskEnds {
  * calls get from now on; `agent`, `server`, `tool` and `action` empty, no arguments).
  */
 export function taskEndRecord(taskId: string, meta: TaskEndRequestMeta): UnchainedRecord {
-  return {
+  return eventRecord({
     id: uuidv7(),
     time: meta.now.toISOString(),
     kind: "task/end",
@@ -183,16 +183,10 @@ export function taskEndRecord(taskId: string, meta: TaskEndRequestMeta): Unchain
     task: { id: taskId },
     decision: "deny",
     reasons: [REASONS.taskEnded],
-    errors: [],
     obligations: [],
     message: meta.reason ? `task ended: ${meta.reason}` : "task ended",
     policySetVersion: meta.policySetVersion,
     caller: meta.caller,
-    identity: null,
-    credentialJti: null,
     requestId: meta.requestId,
-    evaluationMicros: 0,
-    request: {},
-    traceId: null,
-  };
+  });
 }
