@@ -6,6 +6,7 @@
  * deny; expiry; the chain verifies with the approval records in it; the policy checks at load.
  * Two replicas racing to use one approval: test/e2e/approvals.test.ts.
  */
+import { sql } from "drizzle-orm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PolicySetError } from "../../src/policy/issues.js";
 import { loadPolicySet } from "../../src/policy/build.js";
@@ -241,6 +242,22 @@ describe("the record", () => {
   it("replay of the log against the same set flips nothing: an allow that used an approval stays an allow", async () => {
     const report = await replay(t.db.database.db, ps);
     expect(report.flips).toEqual({ allowToDeny: 0, denyToAllow: 0 });
+  });
+});
+
+describe("fail closed", () => {
+  it("when approvals cannot be read, an approvable call is a 503 (never an allow) and other calls are decided as before", async () => {
+    const broken = await createTestApp({ policySet: ps });
+    try {
+      await broken.db.database.db.execute(sql`DROP TABLE approvals`);
+      const res = await broken.request("/v1/mcp/tools/call", { body: BIG_REFUND, key: broken.keys.pep });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { error: { code: string; message: string } }).error.message).toContain("treat this as a deny");
+      const small = await broken.request("/v1/mcp/tools/call", { body: { ...BIG_REFUND, arguments: { order: "o-3", amount: 5 } }, key: broken.keys.pep });
+      expect(((await small.json()) as Answer).decision).toBe("allow");
+    } finally {
+      await broken.close();
+    }
   });
 });
 
