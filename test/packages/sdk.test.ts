@@ -6,10 +6,11 @@ import { readdirSync, readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join, relative } from "node:path";
-import { VerdictClient } from "@verdict/sdk";
+import { approvalObligation, VerdictClient } from "@verdict/sdk";
 import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ROOT, TEST_ADMIN_KEY } from "../helpers/app.js";
+import { BIG_REFUND, writeApprovalSet } from "../helpers/approval-set.js";
 import { startTestVerdict, type TestVerdict } from "../helpers/verdict.js";
 
 let verdict: TestVerdict;
@@ -132,6 +133,71 @@ describe("the SDK ends tasks", () => {
   });
 });
 
+describe("the SDK reads approvals", () => {
+  let approvals: TestVerdict;
+  let pep: VerdictClient;
+  let erinKey: string;
+
+  beforeAll(async () => {
+    const set = writeApprovalSet();
+    approvals = await startTestVerdict(set);
+    const key = async (body: Record<string, string>) => {
+      const res = await fetch(`${approvals.url}/v1/keys`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { key: string }).key;
+    };
+    pep = new VerdictClient({ baseUrl: approvals.url, apiKey: await key({ name: "sdk-approvals-pep", role: "pep" }) });
+    erinKey = await key({ name: "sdk-approvals-erin", role: "approver", user: "erin" });
+  }, 120_000);
+
+  afterAll(async () => {
+    await approvals?.dispose();
+  });
+
+  it("approval follows a request from pending to approved to used, with a pep key", async () => {
+    const denied = await pep.callTool(BIG_REFUND);
+    expect(denied.decision).toBe("deny");
+    const pending = approvalObligation(denied);
+    expect(pending).toMatchObject({ type: "approval", status: "pending", groups: ["release-managers"] });
+    const asked = await pep.approval(pending!.id);
+    expect(asked.cause).toBeUndefined();
+    expect(asked).toMatchObject({
+      id: pending!.id,
+      status: "pending",
+      groups: ["release-managers"],
+      policies: ["refunds-over-100-need-approval"],
+      call: { agent: "incident-bot", user: "alice", server: "payments", tool: "refund", arguments: { order: "o-1", amount: 250 }, task: { id: "REFUND-1" } },
+      decidedBy: null,
+      usedBy: null,
+    });
+
+    const res = await fetch(`${approvals.url}/v1/approvals/${pending!.id}/approve`, { method: "POST", headers: { authorization: `Bearer ${erinKey}` } });
+    expect(res.status).toBe(200);
+    expect(await pep.approval(pending!.id)).toMatchObject({ status: "approved", decidedBy: "erin" });
+
+    const allowed = await pep.callTool(BIG_REFUND);
+    expect(allowed.decision).toBe("allow");
+    expect(approvalObligation(allowed)).toMatchObject({ id: pending!.id, status: "used", approvedBy: "erin" });
+    expect(await pep.approval(pending!.id)).toMatchObject({ status: "used", usedBy: allowed.decisionId });
+    // Decisions without an approval obligation, or with one off the contract, have none.
+    expect(approvalObligation({ obligations: [] })).toBeUndefined();
+    expect(approvalObligation({ obligations: [{ type: "approval", id: 7 }] })).toBeUndefined();
+  });
+
+  it("approval resolves to the cause for an unknown id, a malformed id, a refused key and an unreachable Verdict", async () => {
+    expect(await pep.approval("00000000-0000-4000-8000-000000000000")).toEqual({ cause: expect.objectContaining({ kind: "http", status: 404, code: "not_found" }) });
+    expect(await pep.approval("not a uuid/..")).toEqual({ cause: expect.objectContaining({ kind: "http", status: 400 }) });
+    expect(await new VerdictClient({ baseUrl: approvals.url, apiKey: "vk_not-a-key" }).approval("00000000-0000-4000-8000-000000000000")).toEqual({
+      cause: expect.objectContaining({ kind: "http", status: 401 }),
+    });
+    expect(await new VerdictClient({ baseUrl: "http://127.0.0.1:0" }).approval("00000000-0000-4000-8000-000000000000")).toEqual({ cause: expect.objectContaining({ kind: "network" }) });
+  });
+});
+
 describe("the SDK fails closed", () => {
   it("a 400 is a deny carrying Verdict's error", async () => {
     const d = await client.callTool({ ...read, agent: "" });
@@ -165,6 +231,35 @@ describe("the SDK fails closed", () => {
     const batch = await new VerdictClient({ baseUrl: url }).authorizeBatch({ requests: [{ principal: { type: "a", id: "b" }, action: { type: "a", id: "b" }, resource: { type: "a", id: "b" } }] });
     expect(batch.results).toMatchObject([{ decision: "deny", cause: { kind: "invalid-response" } }]);
     expect(await new VerdictClient({ baseUrl: url }).endTask("T-1")).toEqual({ cause: expect.objectContaining({ kind: "invalid-response" }) });
+    expect(await new VerdictClient({ baseUrl: url }).approval("00000000-0000-4000-8000-000000000000")).toEqual({ cause: expect.objectContaining({ kind: "invalid-response" }) });
+  });
+
+  it("an approval answered for another request is not taken as this one", async () => {
+    const other = {
+      id: "11111111-1111-4111-8111-111111111111",
+      status: "approved",
+      groups: ["g"],
+      policies: ["p"],
+      call: { agent: "a", user: null, delegation: [], server: "s", tool: "t", definitionSha256: "d", arguments: {}, argumentsSha256: "h", task: null },
+      policySetVersion: "v",
+      createdAt: "2026-01-01T00:00:00.000Z",
+      expiresAt: "2026-01-01T00:15:00.000Z",
+      decidedAt: "2026-01-01T00:01:00.000Z",
+      decidedBy: "erin",
+      comment: null,
+      usedAt: null,
+      usedBy: null,
+      requestRecordId: "r",
+    };
+    const seen: string[] = [];
+    const url = await misbehaving((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(other));
+    });
+    expect((await new VerdictClient({ baseUrl: url }).approval(other.id)).cause).toBeUndefined();
+    const wrong = await new VerdictClient({ baseUrl: url }).approval("a/b c");
+    expect(wrong.cause).toMatchObject({ kind: "invalid-response", message: expect.stringContaining(other.id) });
+    expect(seen).toEqual([`GET /v1/approvals/${other.id}`, "GET /v1/approvals/a%2Fb%20c"]);
   });
 
   it("an end answered for another task is not taken as this task's end", async () => {

@@ -6,6 +6,8 @@
  */
 import type { z } from "zod";
 import {
+  Approval,
+  ApprovalObligation,
   AuthorizeBatchResponse,
   DecisionPage,
   DecisionResponse,
@@ -47,6 +49,30 @@ export type DecisionList = (DecisionPage & { cause?: undefined }) | { decisions:
  * ended then, so test `cause` and retry, or let the task expire by policy.
  */
 export type TaskEndResult = (TaskEndResponse & { cause?: undefined }) | { cause: FailureCause };
+
+/**
+ * What `approval()` resolves to: the approval request as Verdict has it now (`cause` undefined;
+ * `status` one of `pending`, `approved`, `denied`, `used`, `expired`), or, when Verdict could not
+ * be asked or its answer was unusable (a 404 for an unknown id included), only the `cause`: treat
+ * that as "not approved".
+ */
+export type ApprovalResult = (Approval & { cause?: undefined }) | { cause: FailureCause };
+
+/**
+ * The `approval` obligation of a `tools/call` decision (DESIGN.md "Approvals bound to the exact
+ * call"), when it has one that matches the wire contract: on a deny, the request a person of
+ * `groups` may approve (`status` `pending`, or `denied`); on an allow, the approval the call
+ * used (`status` `used`). Undefined otherwise (no obligation of type `approval`, or one off the
+ * contract, which is then not taken for one).
+ */
+export function approvalObligation(decision: Pick<Decision, "obligations">): ApprovalObligation | undefined {
+  for (const o of decision.obligations) {
+    if ((o as { type?: unknown } | null)?.type !== "approval") continue;
+    const parsed = ApprovalObligation.safeParse(o);
+    return parsed.success ? parsed.data : undefined;
+  }
+  return undefined;
+}
 
 /**
  * Options of one decision request. `trace`: the W3C trace context the decision joins (sent as the
@@ -145,6 +171,25 @@ export class VerdictClient {
     if (!result.ok) return { cause: result.cause };
     if (result.value.task.id !== taskId) {
       return { cause: { kind: "invalid-response", message: `asked to end task ${JSON.stringify(taskId)}, Verdict answered for ${JSON.stringify(result.value.task.id)}` } };
+    }
+    return result.value;
+  }
+
+  /**
+   * `GET /v1/approvals/{id}` (a `pep`, `approver`, `auditor` or `admin` key): one approval
+   * request, e.g. the one named by a deny's `approval` obligation (`approvalObligation`), to see
+   * whether a person approved it. After `approved`, the identical call is allowed once; asking
+   * `callTool` again with it uses the approval (then `used`).
+   * @param id the approval's id (a UUID; sent percent-encoded in the path)
+   * @returns resolves, never rejects: the request, or `{ cause }` when Verdict could not be asked
+   *   (timeout, network, non-200 such as a 401, 403, 404 or 400, an answer off the contract or
+   *   naming another request)
+   */
+  async approval(id: string): Promise<ApprovalResult> {
+    const result = await this.#ask({ method: "GET", path: `/v1/approvals/${encodeURIComponent(id)}` }, Approval);
+    if (!result.ok) return { cause: result.cause };
+    if (result.value.id.toLowerCase() !== id.toLowerCase()) {
+      return { cause: { kind: "invalid-response", message: `asked for approval ${JSON.stringify(id)}, Verdict answered with ${JSON.stringify(result.value.id)}` } };
     }
     return result.value;
   }

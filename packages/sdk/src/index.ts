@@ -5,7 +5,9 @@
  * decision surfaces' wire schemas (`wire.ts`), which Verdict's server re-exports.
  */
 export {
+  approvalObligation,
   VerdictClient,
+  type ApprovalResult,
   type Decision,
   type DecisionList,
   type RequestOptions,
@@ -32,6 +34,9 @@ export {
 } from "./transport.js";
 export { TASK_END_PROPAGATION_MS } from "./wire.js";
 export type {
+  Approval,
+  ApprovalObligation,
+  ApprovalStatus,
   AuthorizeBatchRequest,
   AuthorizeRequest,
   CallCredential,

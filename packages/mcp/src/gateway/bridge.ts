@@ -69,6 +69,8 @@ export async function bridge(client: Transport, upstream: Transport, guard: Tool
   const close = (): Promise<void> => {
     if (closing) return closing;
     resolveStarted();
+    // Calls still waiting (for Verdict, or for an approval) have nobody to answer any more.
+    interceptor.close();
     // Assigned before the transports close: their onclose calls back into close().
     let done!: () => void;
     closing = new Promise<void>((r) => (done = r));

@@ -6,6 +6,7 @@
  *   verdict-mcp --server everything --agent code-assistant --upstream-url http://127.0.0.1:3001/mcp --listen 8710
  *   verdict-mcp --server notes --agent-token-file /run/spire/agent.jwt --forward-credential --listen 8710 --upstream-url ...
  *   verdict-mcp --server filesystem --agent code-assistant --task CHORE-7 --end-task-on-exit -- npx @modelcontextprotocol/server-filesystem ./sandbox
+ *   verdict-mcp --server filesystem --agent code-assistant --user bob --wait-for-approval 300 -- npx @modelcontextprotocol/server-filesystem ./sandbox
  */
 import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
@@ -33,6 +34,11 @@ program
   .option(
     "--end-task-on-exit",
     "when a session ends (client gone, SIGTERM/SIGINT), end every task it named to Verdict (POST /v1/tasks/{id}/end; later calls naming it are denied), waiting at most 3 s",
+  )
+  .option(
+    "--wait-for-approval <seconds>",
+    "hold a tools/call that needs a person's approval for at most this long (polling it every second, with MCP progress notifications), and forward it once approved; without it, or when the wait ends, answer -32001 naming the approval and where to approve it",
+    positiveInt,
   )
   .addOption(new Option("--verdict-url <url>", "Verdict's base URL").env("VERDICT_URL").default("http://127.0.0.1:8700"))
   .addOption(new Option("--api-key <key>", "Verdict API key (sent as Authorization: Bearer)").env("VERDICT_API_KEY"))
@@ -64,6 +70,7 @@ program
       agentToken,
       forwardCredential: Boolean(opts.forwardCredential),
       endTaskOnExit: Boolean(opts.endTaskOnExit),
+      waitForApproval: opts.waitForApproval === undefined ? undefined : { timeoutMs: opts.waitForApproval * 1000 },
       server: opts.server,
       user: opts.user,
       task: opts.task ? { id: opts.task, ...(opts.taskKind ? { kind: opts.taskKind } : {}) } : undefined,

@@ -62,11 +62,18 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     user: options.user,
     task: options.task,
     forwardCredential: options.forwardCredential,
+    waitForApproval: options.waitForApproval,
+    // The links of an approval's -32001 answer: the URL the gateway reaches Verdict at, unless told another.
+    verdictUrl: options.verdictUrl ?? (options.verdict instanceof VerdictClient ? undefined : options.verdict.baseUrl),
     // Logs name decisions and causes, never a token (the tokens are not in these events).
     onDecision: (event) => {
       if (event.kind === "tools/call") {
         const d = event.decision;
         logger.info({ tool: event.tool, decision: d.decision, decisionId: d.decisionId, reasons: d.reasons, cause: d.cause }, "tools/call");
+      } else if (event.kind === "approval") {
+        const a = event.approval;
+        const level = event.state === "waiting" || event.state === "approved" ? "info" : "warn";
+        logger[level]({ tool: event.tool, approval: a.id, groups: a.groups, state: event.state, waitedMs: event.waitedMs }, "tools/call approval");
       } else if (event.kind === "tools/list") logger.debug({ visible: event.visible.length, hidden: event.hidden.length, cause: event.cause }, "tools/list");
       options.onDecision?.(event);
     },

@@ -2,20 +2,24 @@
  * The enforcement logic shared by the MCP middleware and the `verdict-mcp` gateway: who is
  * asking (agent and server from configuration, the agent's token from its source, the user's
  * bearer token from the client's request, user and task from configuration or from the request's
- * `_meta`), the per-call credential (asked of Verdict and forwarded, or verified on arrival), and
- * the JSON-RPC answers for a denied `tools/call` or `tools/list`.
+ * `_meta`), the per-call credential (asked of Verdict and forwarded, or verified on arrival),
+ * waiting for a person to approve a call that needs an approval, and the JSON-RPC answers for a
+ * denied `tools/call` or `tools/list`.
  */
 import type { MessageExtraInfo } from "@modelcontextprotocol/sdk/types.js";
 import {
+  approvalObligation,
   CallCredentialError,
   publicCause,
   verifyCallCredential,
+  type ApprovalObligation,
   type CallCredentialFailure,
   type Decision,
   type FailureCause,
   type McpTool,
   type RequestOptions,
   type Task,
+  type ToolCallRequest,
   type ToolList,
   type VerdictClient,
   type VerifyCallCredentialOptions,
@@ -60,7 +64,59 @@ export interface DeniedErrorData {
   cause?: { kind: string; message: string; status?: number; code?: string };
   /** Why the call's credential was refused (`verifyCredential`): missing, or `verifyCallCredential`'s failure. */
   credentialFailure?: CallCredentialFailure | "missing";
+  /**
+   * The approval request the call needs (DESIGN.md "Approvals bound to the exact call"), when
+   * the deny names one: a person of one of `groups` may approve it (`status` `pending`) until
+   * `expiresAt` (ISO 8601); after that the identical call is allowed once. `status` `denied` or
+   * `expired`: it can no longer be approved (the same call asks anew once it lapsed).
+   */
+  approval?: Pick<ApprovalObligation, "id" | "groups" | "status" | "expiresAt">;
+  /** With a pending `approval` and a known Verdict URL: the explorer's page of the request, `<verdict-url>/ui/#approval=<id>`. */
+  approveUrl?: string;
+  /** With a pending `approval` and a known Verdict URL: the API to approve it, `POST <verdict-url>/v1/approvals/<id>/approve` (an `approver` key). */
+  approveApiUrl?: string;
+  /** With `waitForApproval`: how long the gateway held the call (ms) and why it stopped waiting. */
+  waited?: { ms: number; ended: ApprovalWaitEnd };
 }
+
+/**
+ * Why a wait for approval ended without the call being allowed: `timeout` (the wait's bound
+ * passed), `denied` (a person refused it), `expired` (the request lapsed), `unreachable`
+ * (Verdict could not be asked; fail closed), `cancelled` (the client cancelled the call, or the
+ * session closed: nobody is answered).
+ */
+export type ApprovalWaitEnd = "timeout" | "denied" | "expired" | "unreachable" | "cancelled";
+
+/** Waiting for approval (`GuardOptions.waitForApproval`). */
+export interface ApprovalWaitOptions {
+  /** The longest a call is held, in ms, from the first deny; then it is answered -32001. */
+  timeoutMs: number;
+  /** How often the request is read (`GET /v1/approvals/{id}`), in ms; default 1000, at least 10. */
+  pollIntervalMs?: number;
+}
+
+/** One moment of a call's wait for approval, for `CallHooks.onApprovalWait`. */
+export interface ApprovalWait {
+  /** The request waited on (after a use by an identical call, the new one). */
+  approval: ApprovalObligation;
+  /** Since the wait began, in ms. */
+  elapsedMs: number;
+  /** The wait's bound, in ms (`ApprovalWaitOptions.timeoutMs`). */
+  timeoutMs: number;
+  /** A sentence for the client: which approval, by whom, for how much longer. */
+  message: string;
+}
+
+/** Per-call hooks of `ToolGuard.checkCall`, given by the message router. */
+export interface CallHooks {
+  /** Aborted when the client cancels the call (`notifications/cancelled`) or the session closes: a wait for approval ends at once. */
+  signal?: AbortSignal;
+  /** Called when a wait for approval begins and after each read of the request (about every poll interval), e.g. to send MCP progress notifications. */
+  onApprovalWait?: (wait: ApprovalWait) => void | Promise<void>;
+}
+
+/** The default `ApprovalWaitOptions.pollIntervalMs`. */
+export const DEFAULT_APPROVAL_POLL_MS = 1_000;
 
 /** A JSON-RPC error object (JSON-RPC 2.0 §5.1). */
 export interface RpcError {
@@ -109,6 +165,20 @@ export interface GuardOptions {
    * match the call exactly (`verifyCallCredential` against this server, the tool and arguments).
    */
   verifyCredential?: VerifyCallCredentialOptions;
+  /**
+   * Hold a `tools/call` that Verdict denies pending an approval (an `approval` obligation of
+   * status `pending`): read the request every `pollIntervalMs` until a person approved it, then
+   * ask Verdict again with the identical call (allowed once, using the approval) and pass it on.
+   * The wait ends with a -32001 answer naming the approval when `timeoutMs` passes, the request
+   * is denied or expires, or Verdict cannot be asked; it ends silently when the client cancels
+   * the call (`CallHooks.signal`). Absent: a pending approval is answered -32001 at once. Needs `verdict`.
+   */
+  waitForApproval?: ApprovalWaitOptions;
+  /**
+   * Verdict's base URL as approvers reach it (e.g. `https://verdict.acme.example`), for the
+   * links of an approval's -32001 answer (`approveUrl`, `approveApiUrl`); absent: no links.
+   */
+  verdictUrl?: string;
   /** Called with every decision taken, for logging or display. */
   onDecision?: (event: GuardEvent) => void;
   /**
@@ -134,6 +204,7 @@ export function bearerToken(extra: MessageExtraInfo | undefined): string | undef
 /** A decision the guard took. */
 export type GuardEvent =
   | { kind: "tools/call"; tool: string; arguments: Record<string, unknown>; user?: string; task?: Task; decision: Decision }
+  | { kind: "approval"; tool: string; arguments: Record<string, unknown>; approval: ApprovalObligation; state: "waiting" | "approved" | ApprovalWaitEnd; waitedMs: number }
   | { kind: "credential"; tool: string; arguments: Record<string, unknown>; failure?: CallCredentialFailure | "missing"; message?: string }
   | { kind: "tools/list"; user?: string; task?: Task; visible: string[]; hidden: ToolList["hidden"]; cause?: ToolList["cause"] };
 
@@ -154,18 +225,24 @@ export class ToolGuard {
     if (!options.verdict && !options.verifyCredential) throw new TypeError("ToolGuard: give verdict, verifyCredential, or both");
     if (options.verdict && !options.agent && !options.agentToken) throw new TypeError("ToolGuard: asking Verdict needs an agent or an agent token");
     if (options.forwardCredential && !options.verdict) throw new TypeError("ToolGuard: forwardCredential needs verdict");
+    const wait = options.waitForApproval;
+    if (wait && !options.verdict) throw new TypeError("ToolGuard: waitForApproval needs verdict");
+    if (wait && !(wait.timeoutMs > 0)) throw new TypeError("ToolGuard: waitForApproval.timeoutMs must be positive");
+    if (wait?.pollIntervalMs !== undefined && !(wait.pollIntervalMs >= 10)) throw new TypeError("ToolGuard: waitForApproval.pollIntervalMs must be at least 10");
     this.#options = options;
   }
 
   /**
    * Checks a `tools/call` (its `params`): its credential when `verifyCredential` is set, then
-   * Verdict's decision when `verdict` is set. Fails closed: a malformed request, a refused
+   * Verdict's decision when `verdict` is set (with `waitForApproval`, after waiting for a person
+   * to approve it when it needs an approval). Fails closed: a malformed request, a refused
    * credential or a failure to ask Verdict is an error answer, never a go-ahead.
    * @param client the MCP client's `clientInfo.name`, when known
    * @param extra the transport's information on the request (for the user's token)
+   * @param hooks the call's cancellation, and what to do while it waits for approval
    * @returns the params to pass on (with `_meta["verdict/credential"]` set, dropped or kept as configured)
    */
-  async checkCall(params: unknown, client?: string, extra?: MessageExtraInfo): Promise<CheckResult<Record<string, unknown>>> {
+  async checkCall(params: unknown, client?: string, extra?: MessageExtraInfo, hooks?: CallHooks): Promise<CheckResult<Record<string, unknown>>> {
     const p = asObject(params);
     if (!p || typeof p.name !== "string") return invalid("tools/call params.name must be a string");
     if (p.arguments !== undefined && !asObject(p.arguments)) return invalid("tools/call params.arguments must be an object");
@@ -182,47 +259,126 @@ export class ToolGuard {
     if (!verdict) return { ok: true, value: p };
     // The credential is Verdict's to give: whatever the client sent under that key is not passed on.
     delete meta[META_CREDENTIAL];
-    const tokens = await this.#tokens(extra);
-    if (!tokens.ok) return tokens;
     const { user, task } = identity.value;
     if (task) this.#options.onTask?.(task);
-    const decision = await verdict.callTool(
-      {
-        server: this.#options.server,
-        tool,
-        arguments: args,
-        ...(this.#options.agent ? { agent: this.#options.agent } : {}),
-        ...tokens.value,
-        ...(user ? { user } : {}),
-        ...(task ? { task } : {}),
-        ...(client ? { client } : {}),
-        ...(this.#options.forwardCredential ? { credential: true } : {}),
-      },
-      traceOf(meta),
-    );
-    this.#options.onDecision?.({ kind: "tools/call", tool, arguments: args, user, task, decision });
-    if (decision.decision !== "allow" || decision.cause) {
-      return denied({
-        decisionId: decision.decisionId,
-        reasons: decision.reasons,
-        message: decision.message ?? `${this.#options.server}/${tool} is not allowed`,
-        policySetVersion: decision.policySetVersion,
-        ...(decision.cause ? { cause: forwardable(decision.cause) } : {}),
-      });
-    }
+    const call: Omit<ToolCallRequest, "agentToken" | "userToken"> = {
+      server: this.#options.server,
+      tool,
+      arguments: args,
+      ...(this.#options.agent ? { agent: this.#options.agent } : {}),
+      ...(user ? { user } : {}),
+      ...(task ? { task } : {}),
+      ...(client ? { client } : {}),
+      ...(this.#options.forwardCredential ? { credential: true } : {}),
+    };
+    // Tokens are read for every ask: a wait for approval may outlast a rotated agent token.
+    const ask = async (): Promise<CheckResult<Decision>> => {
+      const tokens = await this.#tokens(extra);
+      if (!tokens.ok) return tokens;
+      const decision = await verdict.callTool({ ...call, ...tokens.value }, traceOf(meta));
+      this.#options.onDecision?.({ kind: "tools/call", tool, arguments: args, user, task, decision });
+      return { ok: true, value: decision };
+    };
+    const first = await ask();
+    if (!first.ok) return first;
+    const { decision, waited } = await this.#awaitApproval(first.value, ask, { tool, arguments: args }, hooks);
+    if (!decision.ok) return decision;
+    const d = decision.value;
+    if (d.decision !== "allow" || d.cause) return denied(this.#deniedData(d, tool, waited));
     if (this.#options.forwardCredential) {
-      if (!decision.credential) {
+      if (!d.credential) {
         return denied({
-          decisionId: decision.decisionId,
-          reasons: decision.reasons,
+          decisionId: d.decisionId,
+          reasons: d.reasons,
           message: "Verdict allowed the call but minted no credential to forward; not called (fail closed)",
-          policySetVersion: decision.policySetVersion,
+          policySetVersion: d.policySetVersion,
         });
       }
-      meta[META_CREDENTIAL] = decision.credential.token;
+      meta[META_CREDENTIAL] = d.credential.token;
     }
     const { _meta: _, ...rest } = p;
     return { ok: true, value: Object.keys(meta).length ? { ...rest, _meta: meta } : rest };
+  }
+
+  /**
+   * With `waitForApproval` and a deny pending an approval: waits for a person to decide, asking
+   * Verdict again once the request is approved (or used by an identical call: then the call
+   * waits on its new request). Returns the last decision, and how the wait ended when it did not
+   * end in Verdict's answer to a re-ask.
+   */
+  async #awaitApproval(
+    first: Decision,
+    ask: () => Promise<CheckResult<Decision>>,
+    call: { tool: string; arguments: Record<string, unknown> },
+    hooks: CallHooks | undefined,
+  ): Promise<{ decision: CheckResult<Decision>; waited?: Waited }> {
+    const options = this.#options.waitForApproval;
+    let decision: CheckResult<Decision> = { ok: true, value: first };
+    let pending = pendingApproval(first);
+    if (!options || !pending) return { decision };
+    const verdict = this.#options.verdict!;
+    const poll = options.pollIntervalMs ?? DEFAULT_APPROVAL_POLL_MS;
+    const started = Date.now();
+    const deadline = started + options.timeoutMs;
+    const report = (approval: ApprovalObligation, state: "waiting" | "approved" | ApprovalWaitEnd) =>
+      this.#options.onDecision?.({ kind: "approval", ...call, approval, state, waitedMs: Date.now() - started });
+    let decidedBy: string | undefined;
+    const end = (approval: ApprovalObligation, ended: ApprovalWaitEnd, cause?: FailureCause) => {
+      report(approval, ended);
+      return { decision, waited: { ms: Date.now() - started, boundMs: options.timeoutMs, ended, approval, ...(cause ? { cause } : {}), ...(decidedBy ? { decidedBy } : {}) } };
+    };
+    report(pending, "waiting");
+    for (;;) {
+      const elapsedMs = Date.now() - started;
+      await hooks?.onApprovalWait?.({ approval: pending, elapsedMs, timeoutMs: options.timeoutMs, message: waitingMessage(pending, elapsedMs, options.timeoutMs) });
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) return end(pending, "timeout");
+      if (!(await sleep(Math.min(poll, remaining), hooks?.signal))) return end(pending, "cancelled");
+      const state = await verdict.approval(pending.id);
+      if (hooks?.signal?.aborted) return end(pending, "cancelled");
+      if (state.cause) return end(pending, "unreachable", state.cause);
+      if (state.status === "pending") {
+        pending = { ...pending, expiresAt: state.expiresAt };
+        continue;
+      }
+      if (state.status === "denied" || state.status === "expired") {
+        decidedBy = state.decidedBy ?? undefined;
+        return end({ ...pending, status: state.status, expiresAt: state.expiresAt }, state.status);
+      }
+      // Approved, or used already by an identical call: ask again with this call.
+      report({ ...pending, status: state.status }, "approved");
+      decision = await ask();
+      if (!decision.ok) return { decision };
+      const d = decision.value;
+      if (d.cause) return end(pending, "unreachable", d.cause);
+      const next = approvalObligation(d);
+      if (d.decision === "allow" || !next) return { decision };
+      if (next.status !== "pending") return end(next, next.status === "expired" ? "expired" : "denied");
+      pending = next;
+    }
+  }
+
+  /** The -32001 data of a denied call: the decision, and the approval it needs (with where to approve) and the wait, when there are. */
+  #deniedData(d: Decision, tool: string, waited: Waited | undefined): DeniedErrorData {
+    const obligation = waited?.approval ?? approvalObligation(d);
+    const data: DeniedErrorData = {
+      decisionId: d.decisionId,
+      reasons: d.reasons,
+      message: d.message ?? `${this.#options.server}/${tool} is not allowed`,
+      policySetVersion: d.policySetVersion,
+    };
+    const cause = waited?.cause ?? d.cause;
+    if (cause) data.cause = forwardable(cause);
+    if (!obligation) return data;
+    const { id, groups, status, expiresAt } = obligation;
+    data.approval = { id, groups, status, expiresAt };
+    const base = this.#options.verdictUrl?.replace(/\/+$/, "");
+    const links = status === "pending" && base ? { approveUrl: `${base}/ui/#approval=${encodeURIComponent(id)}`, approveApiUrl: `${base}/v1/approvals/${encodeURIComponent(id)}/approve` } : undefined;
+    if (links) Object.assign(data, links);
+    if (waited) data.waited = { ms: waited.ms, ended: waited.ended };
+    const sentence = approvalMessage(data.approval, links, waited, cause);
+    data.message = d.reasons.length ? `denied by ${d.reasons.join(", ")}: ${sentence}` : sentence;
+    return data;
   }
 
   /**
@@ -322,6 +478,76 @@ export class ToolGuard {
     }
     return { ok: true, value: { user, task } };
   }
+}
+
+/** How a wait for approval ended without an allow: the request at that moment, why, and Verdict's failure for `unreachable`. */
+interface Waited {
+  ms: number;
+  /** `ApprovalWaitOptions.timeoutMs`. */
+  boundMs: number;
+  ended: ApprovalWaitEnd;
+  approval: ApprovalObligation;
+  cause?: FailureCause;
+  /** Who denied the request, for `denied`. */
+  decidedBy?: string;
+}
+
+/** The decision's approval obligation when it is a deny pending a person's approval. */
+function pendingApproval(d: Decision): ApprovalObligation | undefined {
+  if (d.decision === "allow" || d.cause) return undefined;
+  const o = approvalObligation(d);
+  return o?.status === "pending" ? o : undefined;
+}
+
+/** "a member of a" / "a member of a or b". */
+function memberOf(groups: string[]): string {
+  return `a member of ${groups.length ? groups.join(" or ") : "its group"}`;
+}
+
+function waitingMessage(a: ApprovalObligation, elapsedMs: number, timeoutMs: number): string {
+  const left = Math.max(0, Math.ceil((timeoutMs - elapsedMs) / 1000));
+  return `waiting for approval ${a.id} by ${memberOf(a.groups)} (${left} s left)`;
+}
+
+/** The sentence of a deny that names an approval: what it needs, where to approve it, and how the wait ended. */
+function approvalMessage(
+  a: NonNullable<DeniedErrorData["approval"]>,
+  links: { approveUrl: string; approveApiUrl: string } | undefined,
+  waited: Waited | undefined,
+  cause: FailureCause | undefined,
+): string {
+  const where = links ? `. Approve it at ${links.approveUrl} (or POST ${links.approveApiUrl}), then call again` : "; once a person approved it, call again";
+  switch (waited?.ended) {
+    case "denied":
+      return `approval ${a.id} was denied${waited.decidedBy ? ` by ${waited.decidedBy}` : ""}; the call was not made`;
+    case "expired":
+      return `approval ${a.id} expired before ${memberOf(a.groups)} approved it; the call was not made (call again to ask anew)`;
+    case "unreachable":
+      return `Verdict could not be asked while waiting for approval ${a.id}${cause ? ` (${publicCause(cause).message})` : ""}; the call was not made (fail closed)`;
+    case "timeout":
+      return `approval ${a.id} by ${memberOf(a.groups)} did not come within ${waited.boundMs / 1000} s; the call was not made${where}`;
+    case "cancelled":
+      return `the call was cancelled while waiting for approval ${a.id}`;
+    default:
+      if (a.status === "denied") return `approval ${a.id} was denied by ${memberOf(a.groups)}; the same call is denied until it expires at ${a.expiresAt}`;
+      return `the call needs approval ${a.id} by ${memberOf(a.groups)} (pending until ${a.expiresAt})${where}`;
+  }
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve(true);
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 function denied(data: DeniedErrorData): { ok: false; error: RpcError } {

@@ -5,12 +5,17 @@
  */
 export {
   bearerToken,
+  DEFAULT_APPROVAL_POLL_MS,
   DENIED_CODE,
   INVALID_PARAMS_CODE,
   META_CREDENTIAL,
   META_TASK,
   META_USER,
   ToolGuard,
+  type ApprovalWait,
+  type ApprovalWaitEnd,
+  type ApprovalWaitOptions,
+  type CallHooks,
   type CheckResult,
   type DeniedErrorData,
   type GuardEvent,

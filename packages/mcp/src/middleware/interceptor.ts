@@ -6,10 +6,13 @@
  *   guard gives: its `_meta` may gain or lose a per-call credential); else the client gets a
  *   JSON-RPC error in its place and the server never sees the request;
  * - a `tools/list` response is filtered to the tools Verdict lets the agent see.
+ * While a `tools/call` waits for approval (`GuardOptions.waitForApproval`), the client gets
+ * `notifications/progress` for it when it sent a `progressToken`; a `notifications/cancelled`
+ * for it, or `close()`, ends the wait and the call is dropped.
  */
-import type { JSONRPCMessage, MessageExtraInfo, RequestId } from "@modelcontextprotocol/sdk/types.js";
+import type { JSONRPCMessage, MessageExtraInfo, ProgressToken, RequestId } from "@modelcontextprotocol/sdk/types.js";
 import type { TransportSendOptions } from "@modelcontextprotocol/sdk/shared/transport.js";
-import type { RpcError, ToolGuard } from "./guard.js";
+import type { ApprovalWait, RpcError, ToolGuard } from "./guard.js";
 
 /** Sends a message towards the server side. */
 export type ToServer = (message: JSONRPCMessage, extra?: MessageExtraInfo) => Promise<void>;
@@ -28,8 +31,8 @@ export class ToolCallInterceptor {
   readonly #inFlight = new Map<string, RequestId>();
   /** `tools/list` requests awaiting their response, with their params (for `_meta`) and transport information (for the user's token). */
   readonly #lists = new Map<string, { params: unknown; extra: MessageExtraInfo | undefined }>();
-  /** `tools/call` requests waiting for Verdict; true once the client cancelled them. */
-  readonly #checking = new Map<string, boolean>();
+  /** `tools/call` requests waiting for Verdict (or for an approval); aborted once the client cancelled them. */
+  readonly #checking = new Map<string, AbortController>();
   /** Progress tokens of client requests, to route the server's progress to the request's stream. */
   readonly #progress = new Map<string, RequestId>();
 
@@ -47,9 +50,10 @@ export class ToolCallInterceptor {
     if (!isRequest) {
       if (method === "notifications/cancelled") {
         const key = keyOf((m.params as Msg | undefined)?.requestId);
-        if (this.#checking.has(key)) {
+        const check = this.#checking.get(key);
+        if (check) {
           // The server never saw that call: drop the cancellation, and the call when its check ends.
-          this.#checking.set(key, true);
+          check.abort();
           return;
         }
       }
@@ -67,11 +71,15 @@ export class ToolCallInterceptor {
     if (method === "tools/list") this.#lists.set(key, { params, extra });
     let forward = message;
     if (method === "tools/call") {
-      this.#checking.set(key, false);
-      const check = await this.#guard.checkCall(params, this.#clientName, extra);
-      const cancelled = this.#checking.get(key);
-      this.#checking.delete(key);
-      if (cancelled) return;
+      const controller = new AbortController();
+      this.#checking.set(key, controller);
+      const onApprovalWait = token === undefined ? undefined : (wait: ApprovalWait) => this.#progressOfWait(id, token as ProgressToken, wait);
+      const check = await this.#guard.checkCall(params, this.#clientName, extra, { signal: controller.signal, onApprovalWait });
+      if (this.#checking.get(key) === controller) this.#checking.delete(key);
+      if (controller.signal.aborted) {
+        this.#forgetProgress(id);
+        return;
+      }
       if (!check.ok) {
         this.#forgetProgress(id);
         return this.#toClient(errorResponse(id, check.error), { relatedRequestId: id });
@@ -103,6 +111,25 @@ export class ToolCallInterceptor {
       return this.#toClient(message, { ...options, relatedRequestId: options?.relatedRequestId ?? id });
     }
     return this.#toClient(message, { ...options, relatedRequestId: options?.relatedRequestId ?? this.#relatedTo(m) });
+  }
+
+  /**
+   * Ends every check in progress (a wait for approval included): their calls are dropped,
+   * unanswered. For when the session closes.
+   */
+  close(): void {
+    for (const controller of this.#checking.values()) controller.abort();
+    this.#checking.clear();
+  }
+
+  /**
+   * Tells the client its call is waiting for approval (MCP 2025-06-18 "Progress": `progress` in
+   * seconds waited, increasing; `total` the wait's bound in seconds). A client gone is not an
+   * error of the call: the wait goes on until it ends or is cancelled.
+   */
+  async #progressOfWait(id: RequestId, progressToken: ProgressToken, wait: ApprovalWait): Promise<void> {
+    const params = { progressToken, progress: wait.elapsedMs / 1000, total: wait.timeoutMs / 1000, message: wait.message };
+    await this.#toClient({ jsonrpc: "2.0", method: "notifications/progress", params } as JSONRPCMessage, { relatedRequestId: id }).catch(() => undefined);
   }
 
   /**

@@ -49,7 +49,11 @@ class GuardedTransport implements Transport {
     inner.onmessage = (message, extra) => {
       this.#interceptor.fromClient(message, extra).catch((e: unknown) => this.onerror?.(toError(e)));
     };
-    inner.onclose = () => this.onclose?.();
+    inner.onclose = () => {
+      // Calls still waiting (for Verdict, or for an approval) have nobody to answer any more.
+      this.#interceptor.close();
+      this.onclose?.();
+    };
     inner.onerror = (e) => this.onerror?.(e);
   }
 
@@ -66,6 +70,7 @@ class GuardedTransport implements Transport {
   }
 
   close(): Promise<void> {
+    this.#interceptor.close();
     return this.#inner.close();
   }
 
