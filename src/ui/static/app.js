@@ -1,8 +1,9 @@
 // Verdict's decision explorer: plain browser JavaScript over Verdict's own API, no build step.
-// The auditor's key stays in sessionStorage (gone when the tab closes) and travels as
-// `Authorization: Bearer`. Two views, chosen by the URL fragment: the decision list (no
-// fragment) and one task (`#task=<id>`, the id form-encoded). Records hold strings agents and
-// callers chose, so every one reaches the page through textContent, never as markup.
+// The key (an auditor's, or an approver's) stays in sessionStorage (gone when the tab closes)
+// and travels as `Authorization: Bearer`. Four views, chosen by the URL fragment: the decision
+// list (no fragment), one task (`#task=<id>`), the approval requests (`#approvals`) and one
+// approval request (`#approval=<id>`), ids form-encoded. Records and requests hold strings agents
+// and callers chose, so every one reaches the page through textContent, never as markup.
 "use strict";
 
 const KEY = "verdict.apiKey";
@@ -12,23 +13,42 @@ const $ = (id) => document.getElementById(id);
 const state = { cursor: null, query: null, chart: null };
 /** The task on view; `seq` drops the answers of a task left before they arrived. */
 const task = { id: null, cursor: null, seq: 0 };
+/** Approval requests per page of the list. */
+const APPROVAL_PAGE = 50;
+/** The approval list: its query, next page and `seq` (as the task's). */
+const approvalList = { query: null, cursor: null, seq: 0 };
+/** The approval request on view (`current`: as last read or decided), and whether a decision is on its way. */
+const approval = { id: null, current: null, seq: 0, busy: false };
+/** Whether the decision list must be searched again when it is shown (never yet, or a new key). */
+let decisionsStale = true;
 
 function headers() {
   const key = sessionStorage.getItem(KEY);
   return key ? { authorization: `Bearer ${key}` } : {};
 }
 
-async function api(path) {
-  const res = await fetch(path, { headers: headers() });
+/** Verdict's message of an error answer (its `error.message`), else the HTTP status. */
+async function errorMessage(res) {
+  try {
+    const m = (await res.json()).error.message;
+    if (typeof m === "string" && m) return m;
+  } catch {
+    // not Verdict's error shape
+  }
+  return `${res.status} ${res.statusText}`;
+}
+
+/**
+ * Fetches `path` with the key; a non-2xx answer throws an Error whose message is Verdict's
+ * (`status` and `serverMessage` on it), "(check the API key)" added for 401 and 403.
+ */
+async function api(path, init = {}) {
+  const res = await fetch(path, { ...init, headers: { ...headers(), ...(init.headers ?? {}) } });
   if (!res.ok) {
-    let message = `${res.status} ${res.statusText}`;
-    try {
-      message = (await res.json()).error.message;
-    } catch {
-      // not Verdict's error shape
-    }
+    const message = await errorMessage(res);
     const e = new Error(res.status === 401 || res.status === 403 ? `${message} (check the API key)` : message);
     e.status = res.status;
+    e.serverMessage = message;
     throw e;
   }
   return res;
@@ -237,9 +257,22 @@ function taskDetail(t) {
   return span;
 }
 
+/** The detail's approval (a record's `approval` obligation): a link to its page, and its status there. */
+function approvalDetail(o) {
+  const span = document.createElement("span");
+  const a = document.createElement("a");
+  a.href = approvalHash(o.id);
+  a.className = "approval-link";
+  a.dataset.testid = "detail-approval-link";
+  a.textContent = o.id;
+  span.append(a, ` (${o.status}${o.approvedBy ? `, approved by ${o.approvedBy}` : ""})`);
+  return span;
+}
+
 async function openDetail(id) {
   const info = await (await api(`/v1/audit/decisions/${id}`)).json();
   const d = info.decision;
+  const approvalObligation = (Array.isArray(d.obligations) ? d.obligations : []).find((o) => o && o.type === "approval" && typeof o.id === "string");
   $("d-id").textContent = d.id;
   $("d-summary").replaceChildren(
     ...dl([
@@ -251,6 +284,7 @@ async function openDetail(id) {
       ["delegation", JSON.stringify(d.delegation)],
       ["action", d.action],
       ["task", d.task ? taskDetail(d.task) : null],
+      ...(approvalObligation ? [["approval", approvalDetail(approvalObligation)]] : []),
       ["arguments", JSON.stringify(d.arguments)],
       ["arguments sha256", d.argumentsSha256],
       ["caller", d.caller],
@@ -455,17 +489,418 @@ async function moreTask() {
   $("t-more").hidden = !view.nextCursor;
 }
 
-/** Shows the view the fragment names: `#task=<id>` a task, anything else the decision list. */
-function route() {
-  const id = new URLSearchParams(location.hash.slice(1)).get("task");
-  const onTask = id !== null && id !== "";
-  $("decisions-view").hidden = onTask;
-  $("task-view").hidden = !onTask;
-  $("detail").hidden = true;
-  if (onTask) {
-    openTask(id).catch(taskError);
+/** The fragment of an approval request's page. */
+const approvalHash = (id) => `#${new URLSearchParams({ approval: id })}`;
+
+/** A status badge of an approval request. */
+function approvalBadge(status, testid) {
+  const badge = document.createElement("span");
+  badge.className = `status approval-${status}`;
+  if (testid) badge.dataset.testid = testid;
+  badge.textContent = status;
+  return badge;
+}
+
+/** Arguments as one line of JSON, shortened for a table cell. */
+function argumentsLine(args) {
+  const json = JSON.stringify(args) ?? "—";
+  return json.length > 120 ? `${json.slice(0, 119)}…` : json;
+}
+
+/** The list's failures, as a sentence. */
+function approvalsError(e) {
+  $("al-error").hidden = !e;
+  $("al-error").textContent = e ? (e.status ? `Approval requests cannot be listed: ${e.message}` : `Approval requests cannot be listed: Verdict did not answer (${e.message})`) : "";
+}
+
+/** The filter form of the list as query parameters (status `any` is no status). */
+function approvalParams() {
+  const form = new FormData($("approval-filters"));
+  const q = new URLSearchParams();
+  for (const name of ["status", "group", "agent", "user", "task"]) {
+    const v = String(form.get(name) || "").trim();
+    if (v) q.set(name, v);
+  }
+  return q;
+}
+
+function addApprovalRows(list) {
+  const tbody = $("al-rows");
+  for (const a of list) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = a.id;
+    tr.dataset.status = a.status;
+    tr.dataset.testid = "approval-row";
+    const status = document.createElement("td");
+    status.append(approvalBadge(a.status));
+    const tool = document.createElement("td");
+    const link = document.createElement("a");
+    link.href = approvalHash(a.id);
+    link.className = "approval-link";
+    link.dataset.testid = "approval-link";
+    link.textContent = `${a.call.server}/${a.call.tool}`;
+    link.addEventListener("click", (e) => e.stopPropagation());
+    tool.append(link);
+    const args = cell(argumentsLine(a.call.arguments), "args");
+    args.title = JSON.stringify(a.call.arguments) ?? "";
+    tr.append(
+      cell(shortTime(a.createdAt)),
+      status,
+      tool,
+      args,
+      cell(a.call.agent || "—"),
+      cell(a.call.user ?? "—"),
+      cell(a.call.task ? a.call.task.id : "—"),
+      cell(a.groups.join(", ")),
+      cell(shortTime(a.expiresAt)),
+    );
+    tr.addEventListener("click", () => (location.hash = approvalHash(a.id)));
+    tbody.append(tr);
+  }
+  const n = tbody.children.length;
+  const status = String(new FormData($("approval-filters")).get("status") || "");
+  $("al-count").textContent = n
+    ? `${n} request${n === 1 ? "" : "s"} shown${status ? ` (${status})` : ""}`
+    : status
+      ? `No ${status} approval request${status === "pending" ? ": nothing waits for a decision" : ""}.`
+      : "No approval request.";
+}
+
+/** One page of the list (`seq`: the search it belongs to). */
+async function approvalPage(seq) {
+  const q = new URLSearchParams(approvalList.query);
+  q.set("limit", String(APPROVAL_PAGE));
+  if (approvalList.cursor) q.set("cursor", approvalList.cursor);
+  let page;
+  try {
+    page = await (await api(`/v1/approvals?${q}`)).json();
+  } catch (e) {
+    if (seq === approvalList.seq) approvalsError(e);
+    return;
+  }
+  if (seq !== approvalList.seq) return;
+  addApprovalRows(page.approvals);
+  approvalList.cursor = page.nextCursor;
+  $("al-more").hidden = !page.nextCursor;
+}
+
+/** The list from its first page, as the filters say (pending only, unless another status is chosen). */
+async function searchApprovals() {
+  const seq = ++approvalList.seq;
+  approvalList.query = approvalParams().toString();
+  approvalList.cursor = null;
+  approvalsError(null);
+  $("al-rows").replaceChildren();
+  $("al-count").textContent = "";
+  $("al-more").hidden = true;
+  await approvalPage(seq);
+}
+
+function approvalError(e) {
+  $("a-error").hidden = !e;
+  $("a-error").textContent = e ? e.message : "";
+}
+
+function decideError(e) {
+  $("a-decide-error").hidden = !e;
+  $("a-decide-error").textContent = e ? e.message : "";
+}
+
+/** What a decision just made did, beside where its buttons were. */
+function decidedNotice(a) {
+  const n = $("a-decided");
+  n.hidden = !a;
+  n.textContent = !a
+    ? ""
+    : a.status === "approved"
+      ? `Approved by ${a.decidedBy}: the identical call is allowed once, until ${shortTime(a.expiresAt)} UTC.`
+      : `Denied by ${a.decidedBy}: the call stays denied.`;
+}
+
+/** An API failure reading a request, as a sentence. */
+function approvalProblem(id, e) {
+  if (e.status === 404) return new Error(`No approval request ${JSON.stringify(id)}.`);
+  if (e.status) return new Error(`Approval request ${JSON.stringify(id)} cannot be shown: ${e.message}`);
+  return new Error(`Approval request ${JSON.stringify(id)} cannot be shown: Verdict did not answer (${e.message})`);
+}
+
+/** A span of text with a test id. */
+function span(text, testid) {
+  const s = document.createElement("span");
+  s.textContent = text;
+  if (testid) s.dataset.testid = testid;
+  return s;
+}
+
+/** `<dt>`/`<dd>` pairs; an entry's third item is the `<dd>`'s test id. */
+function facts(entries) {
+  const out = dl(entries);
+  entries.forEach(([, , testid], i) => {
+    if (testid) out[2 * i + 1].dataset.testid = testid;
+  });
+  return out;
+}
+
+/** The status line: what the request waits for, or who decided it, when, and what came of it. */
+function approvalStatusLine(a) {
+  const t = (iso) => `${shortTime(iso)} UTC`;
+  const by = () => span(a.decidedBy ?? "an unknown approver", "approval-decided-by");
+  const parts = [approvalBadge(a.status, "approval-status"), " "];
+  if (a.status === "pending") {
+    parts.push(`waiting for a person of ${a.groups.join(" or ")}; the call stays denied until then, and the request lapses at ${t(a.expiresAt)}`);
+  } else if (a.status === "approved") {
+    parts.push("by ", by(), ` at ${t(a.decidedAt)}; the identical call is allowed once, until ${t(a.expiresAt)}`);
+  } else if (a.status === "denied") {
+    parts.push("by ", by(), ` at ${t(a.decidedAt)}; the call stays denied (asking again gives this request until ${t(a.expiresAt)})`);
+  } else if (a.status === "used") {
+    parts.push("approved by ", by(), ` at ${a.decidedAt ? t(a.decidedAt) : "an unknown time"}; the identical call was allowed once at ${a.usedAt ? t(a.usedAt) : "an unknown time"}`);
+    if (a.usedBy) parts.push(" by decision ", span(a.usedBy, "approval-used-by"));
+    parts.push("; another identical call needs a new approval");
+  } else if (a.decidedBy) {
+    parts.push("approved by ", by(), ` at ${t(a.decidedAt)}, not used before ${t(a.expiresAt)}; another identical call needs a new approval`);
   } else {
-    task.seq++;
+    parts.push(`nobody decided it before ${t(a.expiresAt)}; another identical call makes a new request`);
+  }
+  return parts;
+}
+
+/** The delegation chain, outermost (current) actor first. */
+function delegationList(chain) {
+  if (!chain.length) return "none (no act claim: the agent itself called)";
+  const ol = document.createElement("ol");
+  ol.className = "delegation";
+  ol.dataset.testid = "approval-delegation";
+  for (const actor of chain) {
+    const li = document.createElement("li");
+    li.textContent = actor.iss ? `${actor.sub} (${actor.iss})` : actor.sub;
+    ol.append(li);
+  }
+  return ol;
+}
+
+/** Shows a request as read or decided (not its policies' text: {@link showApprovalPolicies}). */
+function showApproval(a) {
+  approval.current = a;
+  $("a-id").textContent = a.id;
+  $("a-status").replaceChildren(...approvalStatusLine(a));
+  const comment = $("a-comment");
+  comment.hidden = a.comment === null || a.comment === "";
+  comment.replaceChildren();
+  if (!comment.hidden) comment.append(`comment by ${a.decidedBy ?? "the approver"}: `, span(a.comment, "approval-comment-text"));
+  // Only a pending request can be decided.
+  $("a-decide").hidden = a.status !== "pending";
+  const c = a.call;
+  const taskNode = c.task ? document.createElement("span") : null;
+  if (taskNode) {
+    taskNode.append(span(c.task.id, "approval-task"));
+    if (c.task.kind) taskNode.append(` (kind ${c.task.kind})`);
+  }
+  $("a-call").replaceChildren(
+    ...facts([
+      ["tool", `${c.server}/${c.tool}`, "approval-tool"],
+      ["user", c.user ?? "no user (the agent acts for nobody)", "approval-user"],
+      ["agent", c.agent, "approval-agent"],
+      ["delegation (outermost first)", delegationList(c.delegation), "approval-delegation-chain"],
+      ["task", taskNode ?? "no task", "approval-task-line"],
+      ["arguments sha256", c.argumentsSha256],
+      ["tool definition sha256", c.definitionSha256],
+    ]),
+  );
+  $("a-arguments").textContent = JSON.stringify(c.arguments, null, 2) ?? "—";
+  $("a-groups").replaceChildren(
+    ...a.groups.map((g) => {
+      const li = document.createElement("li");
+      li.dataset.testid = "approval-group";
+      li.textContent = g;
+      return li;
+    }),
+  );
+  $("a-who").textContent =
+    `A person of ${a.groups.length > 1 ? "one of these groups (Mcp::Group)" : "this group (Mcp::Group)"} decides, with an approver key created for them or their verified user token` +
+    (c.user ? `; ${c.user}, the user the agent acts for, may not decide their own call.` : ".");
+  $("a-times").replaceChildren(
+    ...facts([
+      ["requested", `${shortTime(a.createdAt)} UTC`, "approval-created"],
+      [a.status === "pending" ? "lapses" : a.status === "approved" ? "usable until" : "expires", `${shortTime(a.expiresAt)} UTC`, "approval-expires"],
+      ["decided", a.decidedAt ? `${shortTime(a.decidedAt)} UTC by ${a.decidedBy ?? "?"}` : null, "approval-decided"],
+      ["used", a.usedAt ? `${shortTime(a.usedAt)} UTC${a.usedBy ? ` by decision ${a.usedBy}` : ""}` : null],
+      ["request record", a.requestRecordId],
+    ]),
+  );
+}
+
+/**
+ * Why the policy asks: the approvable forbids that denied the call, by id, and their text from
+ * the version that decided when the key may read it (auditor, policy-admin, admin; an approver
+ * key may not, and sees the ids only).
+ */
+async function showApprovalPolicies(a, seq) {
+  $("a-version").textContent = `denied under policy set ${a.policySetVersion}; ${a.policies.length === 1 ? "this approvable forbid" : "these approvable forbids"} (@approval) asked for a person's decision:`;
+  const box = $("a-policies");
+  const heading = (id) => {
+    const h = document.createElement("h4");
+    h.dataset.testid = "approval-policy-id";
+    h.textContent = id;
+    return h;
+  };
+  box.replaceChildren(...a.policies.map((id) => {
+    const div = document.createElement("div");
+    div.className = "policy";
+    div.append(heading(id));
+    return div;
+  }));
+  if (!a.policies.length) return;
+  let texts;
+  let problem = null;
+  try {
+    const q = new URLSearchParams(a.policies.map((i) => ["id", i]));
+    const answer = await (await api(`/v1/policy-sets/${encodeURIComponent(a.policySetVersion)}/policies?${q}`)).json();
+    if (answer.version !== a.policySetVersion) throw new Error(`asked for ${a.policySetVersion}, got ${answer.version}`);
+    texts = new Map(answer.policies.map((p) => [p.id, p]));
+  } catch (e) {
+    problem = e.status === 403 || e.status === 401
+      ? "their text is not shown: this key may not read policy texts (roles auditor, policy-admin)"
+      : `their text cannot be shown: ${e.message}`;
+  }
+  if (seq !== approval.seq) return;
+  if (problem) {
+    const p = document.createElement("p");
+    p.className = "muted";
+    p.dataset.testid = "approval-policy-notice";
+    p.textContent = `The policy ids above are the forbids that asked; ${problem}.`;
+    box.append(p);
+    return;
+  }
+  box.replaceChildren(
+    ...a.policies.map((id) => {
+      const div = document.createElement("div");
+      div.className = "policy";
+      const p = texts.get(id);
+      const h = heading(id);
+      if (p) h.append(span(` (${p.file}:${p.line})`));
+      const pre = document.createElement("pre");
+      pre.dataset.testid = "approval-policy-text";
+      pre.textContent = p ? p.text : `not in version ${a.policySetVersion}`;
+      if (!p) pre.className = "missing";
+      div.append(h, pre);
+      return div;
+    }),
+  );
+}
+
+/** Opens a request's page: reads it, shows the call and the status, then the policies' text. */
+async function openApproval(id) {
+  const seq = ++approval.seq;
+  Object.assign(approval, { id, current: null });
+  $("a-id").textContent = id;
+  $("a-body").hidden = true;
+  $("a-comment-input").value = "";
+  approvalError(null);
+  decideError(null);
+  decidedNotice(null);
+  let a;
+  try {
+    a = await (await api(`/v1/approvals/${encodeURIComponent(id)}`)).json();
+  } catch (e) {
+    if (seq === approval.seq) approvalError(approvalProblem(id, e));
+    return;
+  }
+  if (seq !== approval.seq) return;
+  showApproval(a);
+  $("a-body").hidden = false;
+  await showApprovalPolicies(a, seq);
+}
+
+/** A refused decision, as a sentence for the approver. */
+function decideProblem(verdict, status, message) {
+  const what = verdict === "approve" ? "approved" : "denied";
+  if (status === 403) return `Not ${what}: ${message}`;
+  if (status === 401) return `Not ${what}: ${message} (paste an approver key created for you)`;
+  if (status === 409) return `Not ${what}: ${message}. The page now shows the request as it is.`;
+  if (status === 404) return `Not ${what}: ${message}`;
+  return `Not ${what}: ${message} (${status})`;
+}
+
+/** Approves or denies the request on view, with the comment; shows what it is afterwards. */
+async function decide(verdict) {
+  const a = approval.current;
+  if (!a || approval.busy) return;
+  const seq = approval.seq;
+  approval.busy = true;
+  for (const b of ["a-approve", "a-deny"]) $(b).disabled = true;
+  decideError(null);
+  decidedNotice(null);
+  const comment = $("a-comment-input").value.trim();
+  try {
+    let res;
+    try {
+      res = await fetch(`/v1/approvals/${encodeURIComponent(a.id)}/${verdict}`, {
+        method: "POST",
+        headers: { ...headers(), "content-type": "application/json" },
+        body: JSON.stringify(comment ? { comment } : {}),
+      });
+    } catch (e) {
+      if (seq === approval.seq) decideError(new Error(`Verdict did not answer (${e.message}): the request may or may not be decided; open it again to see.`));
+      return;
+    }
+    if (seq !== approval.seq) return;
+    if (res.ok) {
+      const decided = await res.json();
+      showApproval(decided);
+      decidedNotice(decided);
+      $("a-comment-input").value = "";
+      return;
+    }
+    const problem = new Error(decideProblem(verdict, res.status, await errorMessage(res)));
+    if (res.status === 409) {
+      // Decided by someone else, or lapsed: show it as it is now.
+      try {
+        const now = await (await api(`/v1/approvals/${encodeURIComponent(a.id)}`)).json();
+        if (seq === approval.seq) showApproval(now);
+      } catch {
+        // the sentence below says enough
+      }
+    }
+    if (seq === approval.seq) decideError(problem);
+  } finally {
+    approval.busy = false;
+    for (const b of ["a-approve", "a-deny"]) $(b).disabled = false;
+  }
+}
+
+/** The view a fragment names: `task`, `approval`, `approvals` or `decisions`, and its id. */
+function viewOf(hash) {
+  const p = new URLSearchParams(hash.slice(1));
+  const taskId = p.get("task");
+  if (taskId) return { view: "task", id: taskId };
+  const approvalId = p.get("approval");
+  if (approvalId) return { view: "approval", id: approvalId };
+  if (p.has("approvals")) return { view: "approvals", id: null };
+  return { view: "decisions", id: null };
+}
+
+/** Shows the view the fragment names (see {@link viewOf}); anything else is the decision list. */
+function route() {
+  const { view, id } = viewOf(location.hash);
+  $("decisions-view").hidden = view !== "decisions";
+  $("task-view").hidden = view !== "task";
+  $("approvals-view").hidden = view !== "approvals";
+  $("approval-view").hidden = view !== "approval";
+  $("detail").hidden = true;
+  for (const [link, on] of [["to-decisions", "decisions"], ["to-approvals", "approvals"]]) {
+    if (view === on) $(link).setAttribute("aria-current", "page");
+    else $(link).removeAttribute("aria-current");
+  }
+  if (view !== "task") task.seq++;
+  if (view !== "approvals") approvalList.seq++;
+  if (view !== "approval") approval.seq++;
+  if (view === "task") openTask(id).catch(taskError);
+  else if (view === "approval") openApproval(id).catch(approvalError);
+  else if (view === "approvals") searchApprovals().catch(approvalsError);
+  else if (decisionsStale) {
+    decisionsStale = false;
+    search().catch(showError);
+  } else {
     // A chart drawn while its view was hidden had no width to fit.
     const el = $("chart-time");
     if (state.chart && el.clientWidth) state.chart.setSize({ width: el.clientWidth, height: 220 });
@@ -484,8 +919,9 @@ document.addEventListener("DOMContentLoaded", () => {
     else sessionStorage.removeItem(KEY);
     $("api-key").value = "";
     keyState();
-    search().catch(showError);
-    if (!$("task-view").hidden) openTask(task.id).catch(taskError);
+    // The view on show is read again with the new key; the decision list when it is next shown.
+    decisionsStale = true;
+    route();
   });
   $("task-form").addEventListener("submit", (e) => {
     e.preventDefault();
@@ -504,7 +940,14 @@ document.addEventListener("DOMContentLoaded", () => {
   $("close-detail").addEventListener("click", () => ($("detail").hidden = true));
   $("export-jsonl").addEventListener("click", () => exportAs("jsonl").catch(showError));
   $("export-csv").addEventListener("click", () => exportAs("csv").catch(showError));
+  $("approval-filters").addEventListener("submit", (e) => {
+    e.preventDefault();
+    searchApprovals().catch(approvalsError);
+  });
+  $("approval-filters").elements.namedItem("status").addEventListener("change", () => searchApprovals().catch(approvalsError));
+  $("al-more").addEventListener("click", () => approvalPage(approvalList.seq).catch(approvalsError));
+  $("a-approve").addEventListener("click", () => decide("approve").catch(decideError));
+  $("a-deny").addEventListener("click", () => decide("deny").catch(decideError));
   keyState();
   route();
-  search().catch(showError);
 });
