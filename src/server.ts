@@ -8,6 +8,8 @@ import { Server as NetServer, type AddressInfo } from "node:net";
 import { serve, type ServerType } from "@hono/node-server";
 import pino, { type Logger } from "pino";
 import { ApiKeyStore, type CreatedApiKey } from "./api-keys/store.js";
+import { ApprovalStore } from "./approvals/store.js";
+import { ApprovalWebhook } from "./approvals/webhook.js";
 import type { Config } from "./config.js";
 import { openDatabase, type Database } from "./db/client.js";
 import { ChainCheckpointer } from "./audit/checkpoints.js";
@@ -177,6 +179,12 @@ export async function startServer(
   // Off unless an OTLP endpoint is configured: then no provider exists and no span is built.
   const tracing = config.otlpTracesUrl ? startTracing({ url: config.otlpTracesUrl }) : null;
   if (tracing) logger.info({ otlp: new URL(config.otlpTracesUrl!).origin }, "tracing: exporting verdict.decide spans over OTLP/HTTP");
+  // A POST per new approval request when VERDICT_APPROVAL_WEBHOOK_URL is set; never in a decision's way.
+  const webhook = config.approvalWebhookUrl ? new ApprovalWebhook({ url: config.approvalWebhookUrl, publicUrl: () => config.publicUrl ?? url, logger }) : null;
+  if (webhook) logger.info({ webhook: new URL(config.approvalWebhookUrl!).origin }, "approvals: notifying new requests by webhook");
+  const approvals = webhook
+    ? new ApprovalStore(database.db, log, { ttlSeconds: config.approvalTtlSeconds, masking, onRequest: (a) => webhook.notify(a) })
+    : undefined;
   const app = createApp({
     policies,
     log,
@@ -190,6 +198,7 @@ export async function startServer(
     publicUrl: () => config.publicUrl ?? url,
     credentialTtlSeconds: config.credentialTtlSeconds,
     approvalTtlSeconds: config.approvalTtlSeconds,
+    approvals,
     masking,
     drift,
     history,
@@ -215,6 +224,7 @@ export async function startServer(
       clearInterval(refresh);
       watcher?.close();
       await sync?.stop();
+      await webhook?.close(0);
       await log.close();
       partitions.stop();
       await checkpointer.stop().catch(() => undefined);
@@ -268,6 +278,8 @@ export async function startServer(
         clearTimeout(deadline);
       }
       await sync?.stop();
+      // No request is served any more: the last notifications get a bounded wait, no retries.
+      await webhook?.close();
       await log.close();
       // The last decisions' spans, flushed (bounded: a receiver that is down does not hold shutdown).
       await tracing?.shutdown();

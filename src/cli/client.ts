@@ -1,7 +1,7 @@
 /**
  * The CLI's one HTTP client for a running Verdict (publish, versions, activate, rollback, diff,
- * replay, decisions export, audit verify --api, keys --url). `--url` names the server, else
- * `VERDICT_URL`, else {@link DEFAULT_URL}; `--key` is the API key, else the environment's
+ * replay, decisions export, audit verify --api, keys --url, approvals). `--url` names the
+ * server, else `VERDICT_URL`, else {@link DEFAULT_URL}; `--key` is the API key, else the environment's
  * (`VERDICT_API_KEY`, `VERDICT_KEY` with a notice, `VERDICT_ADMIN_KEY`: see `loadCliConfig` in
  * `src/config.ts`), sent as `Authorization: Bearer <key>`. An error answer becomes a
  * {@link CliError} with the server's message (exit 1).

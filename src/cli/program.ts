@@ -5,6 +5,7 @@
  */
 import { Command } from "commander";
 import { registerActivate } from "./commands/activate.js";
+import { registerApprovals } from "./commands/approvals.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerDecisions } from "./commands/decisions.js";
 import { registerDiff } from "./commands/diff.js";
@@ -43,5 +44,6 @@ export function createProgram(): Command {
   registerKeys(program);
   registerDecisions(program);
   registerAudit(program);
+  registerApprovals(program);
   return program;
 }

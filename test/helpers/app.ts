@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import pino, { type Logger } from "pino";
 import { ApiKeyStore } from "../../src/api-keys/store.js";
+import type { ApprovalStore } from "../../src/approvals/store.js";
 import type { IssuerConfig, RequireVerified } from "../../src/config.js";
 import type { ApiKeyRole } from "../../src/contract/api-keys.js";
 import { DecisionLog } from "../../src/decision-log/writer.js";
@@ -74,6 +75,8 @@ export async function createTestApp(
     history?: TaskHistory | ((db: Db) => TaskHistory);
     /** Ended tasks, or how to make them over the test database and log (default: `new TaskEnds(db, log)`). */
     tasks?: (db: Db, log: DecisionLog) => TaskEnds;
+    /** How to make the approval store over the test database and log (default: the app's own, without `onRequest`). */
+    approvals?: (db: Db, log: DecisionLog) => ApprovalStore;
   } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
@@ -102,6 +105,7 @@ export async function createTestApp(
     accessLog: opts.accessLog,
     history: typeof opts.history === "function" ? opts.history(db.database.db) : opts.history,
     tasks: opts.tasks?.(db.database.db, log),
+    approvals: opts.approvals?.(db.database.db, log),
   });
   return {
     app,
