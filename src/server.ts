@@ -175,16 +175,14 @@ export async function startServer(
   let url = "";
   const history = new TaskHistory(database.db);
   const tasks = new TaskEnds(database.db, log);
-  const metrics = new Metrics({ policies, pool: database.pool, drift, history, tasks, processMetrics: true });
   // Off unless an OTLP endpoint is configured: then no provider exists and no span is built.
   const tracing = config.otlpTracesUrl ? startTracing({ url: config.otlpTracesUrl }) : null;
   if (tracing) logger.info({ otlp: new URL(config.otlpTracesUrl!).origin }, "tracing: exporting verdict.decide spans over OTLP/HTTP");
   // A POST per new approval request when VERDICT_APPROVAL_WEBHOOK_URL is set; never in a decision's way.
   const webhook = config.approvalWebhookUrl ? new ApprovalWebhook({ url: config.approvalWebhookUrl, publicUrl: () => config.publicUrl ?? url, logger }) : null;
   if (webhook) logger.info({ webhook: new URL(config.approvalWebhookUrl!).origin }, "approvals: notifying new requests by webhook");
-  const approvals = webhook
-    ? new ApprovalStore(database.db, log, { ttlSeconds: config.approvalTtlSeconds, masking, onRequest: (a) => webhook.notify(a) })
-    : undefined;
+  const approvals = new ApprovalStore(database.db, log, { ttlSeconds: config.approvalTtlSeconds, masking, onRequest: webhook ? (a) => webhook.notify(a) : undefined });
+  const metrics = new Metrics({ policies, pool: database.pool, drift, history, tasks, approvals, webhook: webhook ?? undefined, processMetrics: true });
   const app = createApp({
     policies,
     log,

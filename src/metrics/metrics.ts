@@ -67,6 +67,11 @@ export interface MetricsSources {
    */
   approvals?: { readonly stats: { readonly requested: number; readonly approved: number; readonly denied: number; readonly used: number } };
   /**
+   * The approval webhook's counters (`verdict_approval_webhook_total{outcome}`):
+   * `ApprovalWebhook.stats`' shape; absent (no `VERDICT_APPROVAL_WEBHOOK_URL`): not exported.
+   */
+  webhook?: { readonly stats: { readonly sent: number; readonly failed: number; readonly dropped: number } };
+  /**
    * Also export prom-client's default process metrics (CPU, memory, event loop, GC). Off by
    * default: they start observers per registry, which a process with many apps (tests) need not.
    */
@@ -176,6 +181,19 @@ export class Metrics {
         },
       });
       counter("verdict_approvals_used_total", "Approvals used by the identical call (each once), on this replica.", () => approvals.stats.used);
+    }
+    const webhook = sources.webhook;
+    if (webhook) {
+      new Counter({
+        name: "verdict_approval_webhook_total",
+        help: "Approval-request notifications to VERDICT_APPROVAL_WEBHOOK_URL, by outcome: sent, failed (retries given up), dropped (queue full or closing).",
+        labelNames: ["outcome"],
+        registers,
+        collect() {
+          this.reset();
+          for (const outcome of ["sent", "failed", "dropped"] as const) this.inc({ outcome }, webhook.stats[outcome]);
+        },
+      });
     }
     if (sources.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

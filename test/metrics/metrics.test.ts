@@ -295,6 +295,7 @@ describe("the dashboard and the docs name only series Verdict exports", () => {
       history: { stats: { reads: 0, failures: 0, stale: 0 } },
       tasks: { stats: { lookups: 0, failures: 0, ended: 0 } },
       approvals: { stats: { requested: 0, approved: 0, denied: 0, used: 0 } },
+      webhook: { stats: { sent: 0, failed: 0, dropped: 0 } },
       processMetrics: true,
     });
     const exported = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));
