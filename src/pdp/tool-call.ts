@@ -129,7 +129,7 @@ export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, 
   }
   request.context = { input: checked.input, session: request.context.session };
   request.entities = identityEntities(ps.entities, requestUids(q), identity);
-  const answer = authorizeToolCall(ps, checked.tool, request);
+  const answer = authorizeToolCall(ps, checked.tool, request, true);
   return {
     ...base,
     decision: answer.decision,
@@ -147,11 +147,14 @@ export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, 
  * record older than task memory) is given {@link EMPTY_HISTORY}, the value of a first call,
  * which the schema requires.
  * @param request built by Verdict: `context.input` converted by `checkToolCall` for `tool`
+ * @param cacheable whether the engine's decision cache may answer (`AuthorizeOptions.cacheable`):
+ *   true only for a request whose `context.session` Verdict has just built (tools/call), not for
+ *   a recorded one (replay), whose session an older Verdict wrote
  */
-export function authorizeToolCall(ps: PolicySet, tool: PinnedTool, request: CedarRequest): EngineDecision {
+export function authorizeToolCall(ps: PolicySet, tool: PinnedTool, request: CedarRequest, cacheable = false): EngineDecision {
   const reads = ps.engine.attributesRead(request.action);
   const full = engineRequest(request);
-  return ps.engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, full, reads) : full);
+  return ps.engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, full, reads) : full, { cacheable });
 }
 
 /**
