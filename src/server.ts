@@ -11,6 +11,7 @@ import { ApiKeyStore, type CreatedApiKey } from "./api-keys/store.js";
 import type { Config } from "./config.js";
 import { openDatabase, type Database } from "./db/client.js";
 import { ChainCheckpointer } from "./audit/checkpoints.js";
+import { DecisionCache } from "./cedar/decision-cache.js";
 import { DecisionLog } from "./decision-log/writer.js";
 import { Masking } from "./decision-log/masking.js";
 import { maintainPartitions } from "./decision-log/partitions.js";
@@ -165,13 +166,17 @@ export async function startServer(
     logger,
   });
   checkpointer.start();
+  // One cache for every version this replica serves: each engine keys its own answers apart.
+  const decisionCache = config.decisionCache ? new DecisionCache(config.decisionCache) : null;
+  policySet.engine.useDecisionCache(decisionCache);
   const policies = new ActivePolicySet(policySet);
+  policies.onActivate((ps) => ps.engine.useDecisionCache(decisionCache));
   const drift = new ToolDriftRegistry(database.db);
   await drift.refresh();
   const masking = config.masking ? new Masking(config.masking) : undefined;
   let url = "";
   const history = new TaskHistory(database.db);
-  const metrics = new Metrics({ policies, pool: database.pool, drift, history, processMetrics: true });
+  const metrics = new Metrics({ policies, pool: database.pool, drift, history, decisionCache: decisionCache ?? undefined, processMetrics: true });
   // Off unless an OTLP endpoint is configured: then no provider exists and no span is built.
   const tracing = config.otlpTracesUrl ? startTracing({ url: config.otlpTracesUrl }) : null;
   if (tracing) logger.info({ otlp: new URL(config.otlpTracesUrl!).origin }, "tracing: exporting verdict.decide spans over OTLP/HTTP");

@@ -22,6 +22,8 @@ import type { PolicySet } from "../../src/policy/policy-set.js";
 import { readSources } from "../../src/policy/sources.js";
 import { createTestApp, EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR, type TestApp } from "../helpers/app.js";
 import { CALLS, writeHistorySet } from "../helpers/history-set.js";
+import { startTestVerdict, type TestVerdict } from "../helpers/verdict.js";
+import { TEST_ADMIN_KEY } from "../helpers/app.js";
 
 const ALLOW: EngineDecision = { decision: "allow", reasons: ["p"], errors: [] };
 const big = () => new DecisionCache({ maxEntries: 10_000, maxBytes: 64 * 2 ** 20 });
@@ -279,4 +281,42 @@ when { context.session.history.toolCalls >= 3 };
     const more = [await call({ ...body, task: { id: "ECHO-2" } }), await call({ ...body, task: { id: "ECHO-2" } }), await call({ ...body, task: { id: "ECHO-2" } })];
     expect(more.map((a) => a.decision)).toEqual(["allow", "allow", "deny"]);
   });
+});
+
+describe("a server (VERDICT_DECISION_CACHE on by default)", () => {
+  let v: TestVerdict;
+  beforeAll(async () => {
+    v = await startTestVerdict();
+  }, 120_000);
+  afterAll(async () => {
+    await v?.dispose();
+  });
+
+  const call = async (body: Record<string, unknown>) => {
+    const res = await fetch(`${v.url}/v1/mcp/tools/call`, { method: "POST", headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+    expect(res.status).toBe(200);
+    return (await res.json()) as { decision: string; reasons: string[]; policySetVersion: string };
+  };
+  const counters = async () => {
+    const text = await (await fetch(`${v.url}/metrics`, { headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } })).text();
+    const read = (name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? NaN);
+    return { hits: read("verdict_decision_cache_hits_total"), misses: read("verdict_decision_cache_misses_total") };
+  };
+
+  it("caches the version in force, and gives a newly activated version the cache without its predecessor's answers", async () => {
+    const body = { agent: "incident-bot", user: "alice", server: "filesystem", tool: "read_file", arguments: { path: "/srv/runbooks/db.md" } };
+    const first = await call(body);
+    expect(first.decision).toBe("allow");
+    expect((await call(body)).decision).toBe("allow");
+    expect(await counters()).toEqual({ hits: 1, misses: 1 });
+
+    const sources = readSources(EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR);
+    const runbooks = `@id("no-runbooks")\nforbid (principal, action == Mcp::Action::"filesystem/read_file", resource) when { context.input.path like "/srv/runbooks/*" };\n`;
+    v.server.policies.activate(buildPolicySet({ ...sources, policies: { ...sources.policies, "runbooks.cedar": runbooks } }));
+    const denied = await call(body);
+    expect(denied).toMatchObject({ decision: "deny", reasons: ["no-runbooks"] });
+    expect(denied.policySetVersion).not.toBe(first.policySetVersion);
+    expect((await call(body)).decision).toBe("deny");
+    expect(await counters()).toEqual({ hits: 2, misses: 2 });
+  }, 60_000);
 });
