@@ -180,12 +180,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
  * attributes whose name no policy reads are left out when they are {@link harmless}; the others
  * are kept exactly.
  */
-function keyView(value: unknown, path: string[], plan: ReadPlan): unknown {
-  if (!isRecord(value) || plan.observed.has(contextPathKey(path)) || path.length > MAX_DEPTH) return value;
+function keyView(value: unknown, path: string, depth: number, plan: ReadPlan): unknown {
+  if (!isRecord(value) || plan.observed.has(path) || depth > MAX_DEPTH) return value;
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(value)) {
     const v = value[k];
-    if (plan.reads.has(k)) out[k] = keyView(v, [...path, k], plan);
+    // `path` + `\0name` is `contextPathKey` of the longer path
+    if (plan.reads.has(k)) out[k] = keyView(v, `${path}\0${k}`, depth + 1, plan);
     else if (!harmless(v)) out[k] = v;
   }
   return out;
@@ -218,7 +219,7 @@ function textOf(e: Entity): string {
  * @throws TypeError when the request holds a value JSON cannot write (a cyclic structure, a BigInt)
  */
 export function decisionKey(scope: string, request: CedarRequest, plan: ReadPlan): string {
-  const head = `${scope}\n${JSON.stringify(request.principal)}\n${JSON.stringify(request.action)}\n${JSON.stringify(request.resource)}\n${JSON.stringify(keyView(request.context, [], plan))}`;
+  const head = `${scope}\n${JSON.stringify(request.principal)}\n${JSON.stringify(request.action)}\n${JSON.stringify(request.resource)}\n${JSON.stringify(keyView(request.context, contextPathKey([]), 0, plan))}`;
   let out = head;
   for (const e of request.entities) out += "\n" + textOf(e);
   return out;
