@@ -22,6 +22,7 @@ import type { PolicySet } from "../../src/policy/policy-set.js";
 import { readSources } from "../../src/policy/sources.js";
 import { createTestApp, EXAMPLE_POLICY_DIR, EXAMPLE_SCHEMA_DIR, type TestApp } from "../helpers/app.js";
 import { CALLS, writeHistorySet } from "../helpers/history-set.js";
+import { decisionRows, refuseDecisionInserts } from "../helpers/refuse-decisions.js";
 import { startTestVerdict, type TestVerdict } from "../helpers/verdict.js";
 import { TEST_ADMIN_KEY } from "../helpers/app.js";
 
@@ -260,6 +261,32 @@ when { context.session.history.toolCalls >= 3 };
     expect(typeof rb.evaluationMicros).toBe("number");
     expect(rb.evaluationMicros as number).toBeGreaterThanOrEqual(0);
     expect(rb.request).toMatchObject({ context: { input: CALLS.readSecret.arguments } });
+  });
+
+  it("answers a hit only once its record is committed: 503 and no decision when the INSERT fails", async () => {
+    const body = { agent: "code-assistant", ...CALLS.echo };
+    expect((await call(body)).decision).toBe("allow");
+    const rows = await decisionRows(t.db.database.db);
+    const hits = cache.stats.hits;
+    const restore = await refuseDecisionInserts(t.db.database.db);
+    let status: number;
+    let text: string;
+    try {
+      const res = await t.request("/v1/mcp/tools/call", { body, key: t.keys.pep });
+      status = res.status;
+      text = await res.text();
+    } finally {
+      await restore();
+    }
+    // the engine's answer came from the cache, and still no decision was given
+    expect(cache.stats.hits).toBe(hits + 1);
+    expect(status).toBe(503);
+    expect(JSON.parse(text)).toMatchObject({ error: { code: "unavailable" } });
+    expect(text).not.toContain("allow");
+    expect(await decisionRows(t.db.database.db)).toBe(rows);
+    // once the table takes rows again, the same call is decided and recorded
+    expect((await call(body)).decision).toBe("allow");
+    expect(await decisionRows(t.db.database.db)).toBe(rows + 1);
   });
 
   it("keys task memory on the values policies read: the fourth identical echo of a task is denied, a new task's first is a hit", async () => {
