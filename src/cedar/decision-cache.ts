@@ -1,7 +1,7 @@
 /**
  * The exact decision cache: the engine's answer memoised on exactly what determines it. For a
  * tool call Verdict built itself, Cedar's answer depends only on the policy set (one
- * {@link PreparedEngine} per version), the request's principal, action and resource, the values
+ * `PreparedEngine` of `./engine.ts` per version), the request's principal, action and resource, the values
  * of the context that the applicable policies can read, and the entity slice it is handed (the
  * lean one, `src/pdp/lean-request.ts`). {@link decisionKey} is that, as text; the store is a
  * least-recently-used map bounded in entries and in bytes (`lru-cache`). The cache replaces the
@@ -10,8 +10,6 @@
  * Fail closed: a request that cannot be keyed is evaluated, and any error of the store is
  * counted and the request evaluated, so the cache can only ever give an answer the engine gave
  * for an identical key; answers are copied in and out, so no caller can change a kept one.
- *
- * [PreparedEngine]: ./engine.ts
  */
 import { LRUCache } from "lru-cache";
 import { contextPathKey } from "./action-index.js";
@@ -211,8 +209,8 @@ function textOf(e: Entity): string {
  * Sound only for a request valid for the schema by construction (what Verdict builds for a tool
  * call: arguments converted from the pinned inputSchema, the session Verdict's own, entities
  * validated at load): a left-out attribute could otherwise still fail validation. Requests that
- * differ only in key order or in left-out attributes share a key; any other difference gives
- * another key.
+ * differ only in left-out attributes share a key; any other difference gives another key, even
+ * the order of a record's attributes (a miss, never another request's answer).
  * @param request the request as the engine is handed it (the lean one)
  * @param plan what the policies of the request's action read; the caller must know that none
  *   of them observes `context` or `context.input` as a whole (`attributesRead` gave a set)
