@@ -123,6 +123,9 @@ const Env = z.object({
   VERDICT_ISSUER: z.url({ protocol: /^https?$/ }).optional(),
   VERDICT_PUBLIC_URL: PublicUrl.optional(),
   VERDICT_CREDENTIAL_TTL: z.coerce.number().int().min(1).max(60).default(60),
+  // Approvals (docs/approvals.md): a request's life, and an approval's, in seconds (1 min to 1 day).
+  VERDICT_APPROVAL_TTL_SECONDS: z.coerce.number().int().min(60).max(86_400).default(900),
+  VERDICT_APPROVAL_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
   VERDICT_MASKING_FILE: z.string().min(1).optional(),
   VERDICT_RETENTION_DAYS: z.coerce.number().int().min(1).optional(),
   VERDICT_PARTITIONS_AHEAD_DAYS: z.coerce.number().int().min(1).max(366).default(7),
@@ -170,6 +173,10 @@ export interface Config {
   publicUrl?: string;
   /** Lifetime of a per-call credential, in seconds (1-60). */
   credentialTtlSeconds: number;
+  /** `VERDICT_APPROVAL_TTL_SECONDS`: how long an approval request waits, and an approval may be used (60-86,400; default 900). */
+  approvalTtlSeconds: number;
+  /** `VERDICT_APPROVAL_WEBHOOK_URL`: gets a POST for each new approval request (docs/approvals.md); none when unset. */
+  approvalWebhookUrl?: string;
   /**
    * Server processes sharing the port (Node cluster), each with its own preparsed engine and its
    * own decision-log stream; `auto` is one per core (`os.availableParallelism()`). Default 1.
@@ -245,6 +252,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     issuer: e.VERDICT_ISSUER,
     publicUrl: e.VERDICT_PUBLIC_URL,
     credentialTtlSeconds: e.VERDICT_CREDENTIAL_TTL,
+    approvalTtlSeconds: e.VERDICT_APPROVAL_TTL_SECONDS,
+    approvalWebhookUrl: e.VERDICT_APPROVAL_WEBHOOK_URL,
     port: e.PORT,
     host: e.HOST,
     databaseUrl: e.DATABASE_URL,

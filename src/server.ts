@@ -29,6 +29,7 @@ import { activeVersion, loadVersion, PolicySetCache } from "./policy-versions/st
 import { PolicySetSync, type SyncOptions } from "./policy-versions/sync.js";
 import { ToolDriftRegistry } from "./catalog/drift.js";
 import { TaskHistory } from "./pdp/history.js";
+import { TaskEnds } from "./tasks/ends.js";
 import { startTracing } from "./tracing/tracing.js";
 
 /** A running server. */
@@ -176,7 +177,8 @@ export async function startServer(
   const masking = config.masking ? new Masking(config.masking) : undefined;
   let url = "";
   const history = new TaskHistory(database.db);
-  const metrics = new Metrics({ policies, pool: database.pool, drift, history, decisionCache: decisionCache ?? undefined, processMetrics: true });
+  const tasks = new TaskEnds(database.db, log);
+  const metrics = new Metrics({ policies, pool: database.pool, drift, history, tasks, decisionCache: decisionCache ?? undefined, processMetrics: true });
   // Off unless an OTLP endpoint is configured: then no provider exists and no span is built.
   const tracing = config.otlpTracesUrl ? startTracing({ url: config.otlpTracesUrl }) : null;
   if (tracing) logger.info({ otlp: new URL(config.otlpTracesUrl!).origin }, "tracing: exporting verdict.decide spans over OTLP/HTTP");
@@ -192,9 +194,11 @@ export async function startServer(
     issuer: () => config.issuer ?? config.publicUrl ?? url,
     publicUrl: () => config.publicUrl ?? url,
     credentialTtlSeconds: config.credentialTtlSeconds,
+    approvalTtlSeconds: config.approvalTtlSeconds,
     masking,
     drift,
     history,
+    tasks,
     policySetCache: cache,
     tracer: tracing?.tracer,
     metrics,

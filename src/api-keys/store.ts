@@ -33,6 +33,7 @@ function toInfo(r: Row): ApiKeyInfo {
     name: r.name,
     role: r.role as ApiKeyRole,
     prefix: r.prefix,
+    ...(r.userId === null ? {} : { user: r.userId }),
     createdAt: r.createdAt.toISOString(),
     revokedAt: r.revokedAt?.toISOString() ?? null,
   };
@@ -62,7 +63,7 @@ export class ApiKeyStore {
    * Creates a key with 256 random bits.
    * @returns its listing and the key itself, which is not stored and cannot be shown again
    */
-  async create(input: { name: string; role: ApiKeyRole }): Promise<CreatedApiKey> {
+  async create(input: { name: string; role: ApiKeyRole; user?: string }): Promise<CreatedApiKey> {
     const key = `vk_${randomBytes(32).toString("base64url")}`;
     const [row] = await this.db
       .insert(apiKeys)
@@ -72,6 +73,7 @@ export class ApiKeyStore {
         role: input.role,
         hash: hashApiKey(key),
         prefix: key.slice(0, 10),
+        userId: input.user ?? null,
         createdAt: new Date(),
       })
       .returning();

@@ -3,13 +3,22 @@
  * as created and as listed. Imports nothing from the server side.
  */
 import { z } from "zod";
+import { boundedString, ID_MAX } from "./limits.js";
 
 /** The role of an API key: what its holder may call (see README "Security"). */
-export const ApiKeyRole = z.enum(["pep", "auditor", "policy-admin", "metrics", "admin"]);
+export const ApiKeyRole = z.enum(["pep", "auditor", "policy-admin", "metrics", "admin", "approver"]);
 export type ApiKeyRole = z.infer<typeof ApiKeyRole>;
 
-/** `POST /v1/keys` body. */
-export const ApiKeyCreateRequest = z.object({ name: z.string().min(1).max(128), role: ApiKeyRole });
+/**
+ * `POST /v1/keys` body. `user`: the person an `approver` key is for (an `Mcp::User` id, at most
+ * 256 characters); required for `approver` (approvers are people), refused for any other role.
+ */
+export const ApiKeyCreateRequest = z
+  .object({ name: z.string().min(1).max(128), role: ApiKeyRole, user: boundedString(ID_MAX).optional() })
+  .refine((r) => (r.role === "approver") === (r.user !== undefined), {
+    error: "an approver key is created for one user (user is required), and only an approver key names a user",
+    path: ["user"],
+  });
 export type ApiKeyCreateRequest = z.infer<typeof ApiKeyCreateRequest>;
 
 /** An API key as listed: never the key, only its first characters (`prefix`). */
@@ -18,6 +27,8 @@ export const ApiKeyInfo = z.object({
   name: z.string(),
   role: ApiKeyRole,
   prefix: z.string(),
+  /** The person an `approver` key is for; absent for other roles. */
+  user: z.string().optional(),
   createdAt: z.string(),
   revokedAt: z.string().nullable(),
 });

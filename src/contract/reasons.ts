@@ -43,6 +43,17 @@ export const REASONS = {
    * none): denied rather than decided on a history Verdict did not read. Checks.
    */
   historyUnavailable: "verdict:history-unavailable",
+  /**
+   * The call names a task that has ended (`POST /v1/tasks/{taskId}/end`): nothing more is done on
+   * it ("revoke when the task completes"). Checked before everything else. Checks.
+   */
+  taskEnded: "verdict:task-ended",
+
+  // Approvals (DESIGN.md "Approvals bound to the exact call"): reasons of approval records.
+  /** An `approval/approve` record: a person of the group approved the exact call. Approvals. */
+  approvalApproved: "verdict:approval-approved",
+  /** An `approval/deny` record: a person of the group refused the exact call. Approvals. */
+  approvalDenied: "verdict:approval-denied",
 
   // Identity: facts of the request's tokens and the settings in force (token refusals: tokenRefusedReason).
   /** The agent token proves another agent than the one asserted. Identity. */

@@ -12,6 +12,8 @@ export const apiKeys = pgTable("api_keys", {
   role: text("role").notNull(),
   hash: text("hash").notNull().unique(),
   prefix: text("prefix").notNull(),
+  /** The person an `approver` key is for (an `Mcp::User` id); null for other roles. */
+  userId: text("user_id"),
   createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
   revokedAt: timestamp("revoked_at", { withTimezone: true, mode: "date" }),
 });

@@ -3,7 +3,7 @@
  * this file with `npx drizzle-kit generate`, and is applied at start by both drivers.
  */
 import { sql } from "drizzle-orm";
-import { bigint, index, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { bigint, index, integer, jsonb, pgTable, primaryKey, smallint, text, timestamp, uniqueIndex, uuid } from "drizzle-orm/pg-core";
 
 /**
  * The decision record: append-only, one row per answered question. The primary key leads with
@@ -101,3 +101,72 @@ export const streams = pgTable("streams", {
    */
   chainVersion: smallint("chain_version").notNull().default(1),
 });
+
+/**
+ * Tasks that have ended (`POST /v1/tasks/{taskId}/end`, src/tasks/ends.ts): one row per task,
+ * written after the task's `task/end` record committed to the decision log (the record is the
+ * hash-chained fact; this row is what every replica looks a task up in, and it outlives the
+ * record's partition when retention drops it). Never updated or deleted by Verdict.
+ */
+export const endedTasks = pgTable("ended_tasks", {
+  taskId: text("task_id").primaryKey(),
+  endedAt: timestamp("ended_at", { withTimezone: true, mode: "date" }).notNull(),
+  /** The id of the `task/end` record in `decisions`. */
+  recordId: uuid("record_id").notNull(),
+  /** The API key that ended it (`caller` of the record). */
+  endedBy: text("ended_by"),
+});
+
+/**
+ * Approval requests (DESIGN.md "Approvals bound to the exact call", src/approvals/store.ts): one
+ * row per request for one exact call, from `pending` to `approved` or `denied` (once), and from
+ * `approved` to `used` (once). `expires_at` is the end of the request's life while pending, and
+ * of the approval's once approved. Each change is also a record of the decision log's hash
+ * chain (`approval/request`, `approval/approve`, `approval/deny`, and the allowed `tools/call`
+ * that used it); this table is what decisions look approvals up in.
+ */
+export const approvals = pgTable(
+  "approvals",
+  {
+    id: uuid("id").primaryKey(),
+    /** SHA-256 (hex) of the canonical binding: agent, user, delegation, server, tool, definition hash, arguments hash, task id. */
+    bindingSha256: text("binding_sha256").notNull(),
+    status: text("status").notNull(),
+    /** The `Mcp::Group` ids whose people may decide it. */
+    groups: text("groups").array().notNull(),
+    /** The approvable forbids that denied the call. */
+    policies: text("policies").array().notNull(),
+    agent: text("agent").notNull(),
+    userId: text("user_id"),
+    delegation: jsonb("delegation").notNull(),
+    server: text("server").notNull(),
+    tool: text("tool").notNull(),
+    definitionSha256: text("definition_sha256").notNull(),
+    arguments: jsonb("arguments"),
+    argumentsSha256: text("arguments_sha256").notNull(),
+    task: jsonb("task"),
+    taskId: text("task_id"),
+    policySetVersion: text("policy_set_version").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true, mode: "date" }).notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "date" }).notNull(),
+    decidedAt: timestamp("decided_at", { withTimezone: true, mode: "date" }),
+    /** The person who approved or denied it (`Mcp::User` id). */
+    decidedBy: text("decided_by"),
+    comment: text("comment"),
+    usedAt: timestamp("used_at", { withTimezone: true, mode: "date" }),
+    /** The allowed `tools/call` decision that used it. */
+    usedBy: uuid("used_by"),
+    /** The `approval/request` record of the decision log. */
+    requestRecordId: uuid("request_record_id").notNull(),
+  },
+  (t) => [
+    index("approvals_binding_idx").on(t.bindingSha256, t.createdAt.desc()),
+    // One pending request per exact call, whichever replica asks (`ApprovalStore.resolve`).
+    uniqueIndex("approvals_pending_binding_idx").on(t.bindingSha256).where(sql`${t.status} = 'pending'`),
+    index("approvals_status_idx").on(t.status, t.createdAt.desc()),
+    index("approvals_groups_idx").using("gin", t.groups),
+    index("approvals_agent_idx").on(t.agent, t.createdAt.desc()),
+    index("approvals_user_idx").on(t.userId, t.createdAt.desc()),
+    index("approvals_task_idx").on(t.taskId, t.createdAt.desc()),
+  ],
+);

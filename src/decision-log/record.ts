@@ -11,8 +11,25 @@ import type { DecisionRecord } from "../contract/decision-log.js";
 export type { DecisionRecord };
 export { canonicalSha256 };
 
+/**
+ * The kinds of record that are decisions (a question answered allow or deny); every other kind
+ * (`task/end`) is an event of the chain that replay, the stats and task history leave out.
+ */
+export const DECISION_KINDS = ["tools/call", "authorize"] as const satisfies readonly DecisionRecord["kind"][];
+
 /** A record before it joins a stream: everything but `stream`, `seq`, `prevHash` and `hash`. */
 export type UnchainedRecord = Omit<DecisionRecord, "stream" | "seq" | "prevHash" | "hash">;
+
+/**
+ * A record of an event of the chain (a kind outside {@link DECISION_KINDS}: a task's end, an
+ * approval's request or decision): no evaluation, so no errors, identity, credential, Cedar
+ * request (`{}`), evaluation time (0) or trace of its own.
+ */
+export function eventRecord(
+  fields: Omit<UnchainedRecord, "errors" | "identity" | "credentialJti" | "evaluationMicros" | "request" | "traceId">,
+): UnchainedRecord {
+  return { ...fields, errors: [], identity: null, credentialJti: null, evaluationMicros: 0, request: {}, traceId: null };
+}
 
 /**
  * The version of the record hash that Verdict writes (stored per row in `decisions.hash_version`):

@@ -3,11 +3,12 @@
  * tools, agents and users, for the explorer's charts. Aggregated in Postgres; the window is
  * bounded so a chart never asks for more than {@link MAX_BUCKETS} buckets.
  */
-import { sql, type SQL } from "drizzle-orm";
+import { inArray, sql, type SQL } from "drizzle-orm";
 import type { DecisionStats } from "../contract/decision-log.js";
 import type { Db } from "../db/client.js";
 import { decisions } from "../db/schema.js";
 import { rowsOf } from "./partitions.js";
+import { DECISION_KINDS } from "./record.js";
 import { filterConditions, SearchError, whereAll, type SearchFilters } from "./search.js";
 
 /** Most buckets one stats query may span. */
@@ -35,7 +36,10 @@ export async function decisionStats(
   const first = truncate(since, f.bucket);
   const buckets = Math.ceil((until.getTime() - first.getTime()) / BUCKET_MS[f.bucket]);
   if (buckets > MAX_BUCKETS) throw new SearchError(`the window spans ${buckets} ${f.bucket}s; at most ${MAX_BUCKETS}`);
-  const where = whereAll(filterConditions({ ...f, since: since.toISOString(), until: until.toISOString() }));
+  const conditions = filterConditions({ ...f, since: since.toISOString(), until: until.toISOString() });
+  // Decisions only: a `task/end` record (kind filter absent) is an event, not a deny to chart.
+  if (!f.kind) conditions.push(inArray(decisions.kind, DECISION_KINDS));
+  const where = whereAll(conditions);
 
   const counts = sql`count(*) FILTER (WHERE ${decisions.decision} = 'allow')::int AS allow, count(*) FILTER (WHERE ${decisions.decision} = 'deny')::int AS deny`;
   const top = async <T>(cols: SQL, groupBy: SQL = cols): Promise<(T & { allow: number; deny: number })[]> =>

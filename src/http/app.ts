@@ -21,6 +21,10 @@ import { policySetRoutes } from "../policy-versions/routes.js";
 import { PolicySetCache } from "../policy-versions/store.js";
 import { ToolDriftRegistry } from "../catalog/drift.js";
 import { TaskHistory } from "../pdp/history.js";
+import { TaskEnds } from "../tasks/ends.js";
+import { taskRoutes } from "../tasks/routes.js";
+import { ApprovalStore } from "../approvals/store.js";
+import { approvalRoutes } from "../approvals/routes.js";
 import { toolDriftRoutes } from "../catalog/drift-routes.js";
 import { accessLog } from "./access-log.js";
 import { bodyLimit } from "./body-limit.js";
@@ -37,8 +41,10 @@ export const BODY_LIMIT_BYTES = 1024 * 1024;
 export function createApp(given: AppDeps): Hono<AppEnv> {
   const drift = given.drift ?? new ToolDriftRegistry(given.database.db);
   const history = given.history ?? new TaskHistory(given.database.db);
-  const metrics = given.metrics ?? new Metrics({ policies: given.policies, pool: given.database.pool, drift, history });
-  const deps = { ...given, drift, metrics, history, policySetCache: given.policySetCache ?? new PolicySetCache() };
+  const tasks = given.tasks ?? new TaskEnds(given.database.db, given.log);
+  const approvals = given.approvals ?? new ApprovalStore(given.database.db, given.log, { ttlSeconds: given.approvalTtlSeconds, masking: given.masking });
+  const metrics = given.metrics ?? new Metrics({ policies: given.policies, pool: given.database.pool, drift, history, tasks, approvals });
+  const deps = { ...given, drift, metrics, history, tasks, approvals, policySetCache: given.policySetCache ?? new PolicySetCache() };
   deps.log.setObserver(metrics);
   const app = new Hono<AppEnv>();
   // Outermost, so that a line's duration and status cover everything below.
@@ -53,6 +59,8 @@ export function createApp(given: AppDeps): Hono<AppEnv> {
   app.route("/", healthRoutes(deps));
   app.route("/", pdpRoutes(deps));
   app.route("/", decisionRoutes(deps));
+  app.route("/", taskRoutes(deps, tasks));
+  app.route("/", approvalRoutes(deps, approvals));
   app.route("/", policySetRoutes(deps));
   app.route("/", toolDriftRoutes(deps));
   app.route("/", apiKeyRoutes(deps));

@@ -15,6 +15,8 @@ import type { IdentityResolver } from "../identity/resolve.js";
 import type { Metrics } from "../metrics/metrics.js";
 import type { ActivePolicySet } from "../policy/active.js";
 import type { TaskHistory } from "../pdp/history.js";
+import type { TaskEnds } from "../tasks/ends.js";
+import type { ApprovalStore } from "../approvals/store.js";
 import type { PolicySetCache } from "../policy-versions/store.js";
 import type { SigningKeys } from "../signing-keys/store.js";
 import type { AccessLogLevel, AccessLogVariables } from "./access-log.js";
@@ -55,6 +57,18 @@ export interface AppDeps {
    * `database`; created over it when not given.
    */
   history?: TaskHistory;
+  /**
+   * Ended tasks (`POST /v1/tasks/{taskId}/end`, src/tasks/ends.ts), looked up by every
+   * `tools/call` that names a task; created over `database` and `log` when not given.
+   */
+  tasks?: TaskEnds;
+  /**
+   * Approvals of exact calls (src/approvals/store.ts): a call denied only by approvable forbids
+   * uses one, or names its request; created over `database` and `log` when not given.
+   */
+  approvals?: ApprovalStore;
+  /** Settings of approvals: `VERDICT_APPROVAL_TTL_SECONDS` (default 900). */
+  approvalTtlSeconds?: number;
   /** Tool drift seen by gateways; created over `database` when not given. */
   drift?: ToolDriftRegistry;
   /** Built policy sets by version (publishing, activation, replay); created when not given. */

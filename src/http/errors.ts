@@ -12,6 +12,8 @@ export const ERROR_STATUS = {
   unauthorized: 401,
   forbidden: 403,
   not_found: 404,
+  /** The resource is not in a state that allows the request (an approval decided already, or expired). */
+  conflict: 409,
   payload_too_large: 413,
   /** The request passed validation but the database refused its data: the decision is not recorded (docs/limits.md). */
   unrecordable_input: 400,

@@ -44,6 +44,14 @@ export const ROUTE_ROLES: readonly RouteRule[] = [
   { prefix: "/v1/authorize", roles: ["pep"] },
   { prefix: "/access/v1", roles: ["pep"] },
   { prefix: "/v1/decisions", roles: ["auditor"] },
+  // Task memory: a gateway ends the task it served; auditors read what was done on it.
+  { prefix: "/v1/tasks/*/end", methods: ["POST"], roles: ["pep"] },
+  { prefix: "/v1/tasks", methods: ["GET"], roles: ["auditor"] },
+  // Approvals: people of the group decide; auditors read; a gateway reads the request its call made.
+  { prefix: "/v1/approvals/*/approve", methods: ["POST"], roles: ["approver"] },
+  { prefix: "/v1/approvals/*/deny", methods: ["POST"], roles: ["approver"] },
+  { prefix: "/v1/approvals/*", methods: ["GET"], roles: ["approver", "auditor", "pep"] },
+  { prefix: "/v1/approvals", methods: ["GET"], roles: ["approver", "auditor"] },
   { prefix: "/v1/audit", roles: ["auditor"] },
   // The text of a version's policies: auditors read what decided (the explorer's detail).
   { prefix: "/v1/policy-sets/*/policies", methods: ["GET"], roles: ["policy-admin", "auditor"] },

@@ -62,6 +62,8 @@ import { ApiKeyCreated, ApiKeyCreateRequest, ApiKeyInfo, ApiKeyList } from "../c
 import { DiffQuery, PolicyTextQuery } from "../policy-versions/routes.js";
 import { DriftQuery } from "../catalog/drift-routes.js";
 import { REQUEST_ID_MAX } from "../contract/limits.js";
+import { TaskEndRequest, TaskEndResponse, TaskQuery, TaskView } from "../contract/tasks.js";
+import { Approval, ApprovalDecisionRequest, ApprovalPage, ApprovalQuery } from "../contract/approvals.js";
 import type { AppEnv } from "./deps.js";
 import { REQUEST_ID_HEADER } from "./request-id.js";
 
@@ -107,6 +109,8 @@ export interface OperationSpec {
   responses: Record<number, ResponseSpec>;
   /** A key is optional: public, but a valid key of any role adds detail (`/readyz`). */
   optionalKey?: boolean;
+  /** Error answers this operation adds to the common ones (statuses of `ERRORS`, e.g. 409). */
+  errors?: readonly number[];
 }
 
 /** W3C Trace Context: the `verdict.decide` span is a child of the caller's (docs/tracing.md). */
@@ -260,6 +264,62 @@ export const OPERATIONS: OperationSpec[] = [
     tags: ["audit"],
     params: { id: "the decision id (a UUID)" },
     responses: { 200: json("the decision record", DecisionRecord) },
+  },
+  // Task memory: ending a task, and the auditor's view of one.
+  {
+    method: "post",
+    path: "/v1/tasks/:taskId/end",
+    summary: "End a task: every later tools/call naming it is denied (task ended), on every replica within 1 s; recorded as a task/end record of the hash chain",
+    tags: ["tasks"],
+    body: TaskEndRequest,
+    params: { taskId: "the task id, as tools/call names it in task.id (1 to 256 characters)" },
+    responses: { 200: json("the task's end (the first one, alreadyEnded true, when it had ended before)", TaskEndResponse) },
+  },
+  {
+    method: "get",
+    path: "/v1/tasks/:taskId",
+    summary: "One task: its records oldest first, its chains of actors (agent, user, delegation) and totals",
+    tags: ["tasks"],
+    query: TaskQuery,
+    params: { taskId: "the task id" },
+    responses: { 200: json("the task", TaskView) },
+  },
+  // Approvals bound to the exact call.
+  {
+    method: "get",
+    path: "/v1/approvals",
+    summary: "Approval requests, newest first, filtered by status, group, agent, user and task",
+    tags: ["approvals"],
+    query: ApprovalQuery,
+    responses: { 200: json("a page of approval requests", ApprovalPage) },
+  },
+  {
+    method: "get",
+    path: "/v1/approvals/:id",
+    summary: "One approval request: the exact call it binds, why the policies ask for it, and where it is",
+    tags: ["approvals"],
+    params: { id: "the approval id (a UUID)" },
+    responses: { 200: json("the approval request", Approval) },
+  },
+  {
+    method: "post",
+    path: "/v1/approvals/:id/approve",
+    summary: "A person of the group approves the exact call, once: the identical call is then allowed once within VERDICT_APPROVAL_TTL_SECONDS",
+    tags: ["approvals"],
+    body: ApprovalDecisionRequest,
+    params: { id: "the approval id (a UUID)" },
+    errors: [409],
+    responses: { 200: json("the approved request", Approval) },
+  },
+  {
+    method: "post",
+    path: "/v1/approvals/:id/deny",
+    summary: "A person of the group refuses the exact call",
+    tags: ["approvals"],
+    body: ApprovalDecisionRequest,
+    params: { id: "the approval id (a UUID)" },
+    errors: [409],
+    responses: { 200: json("the denied request", Approval) },
   },
   {
     method: "get",
@@ -416,6 +476,7 @@ const ERRORS: Record<number, string> = {
   401: "missing, unknown or revoked API key",
   403: "the API key's role may not call this route",
   404: "no such resource",
+  409: "the resource is not in a state that allows this (an approval decided already, or expired)",
   413: "the body is larger than 1 MiB",
   500: "internal error; for a decision: the request was not decided, treat as a deny",
   503: "a dependency (the database, the key store, the signer) is unavailable; for a decision: treat as a deny",
@@ -431,6 +492,7 @@ function errorStatuses(op: OperationSpec, roles: ReturnType<typeof rolesFor>): n
   if (op.method === "post") out.push(413);
   // Every route but liveness, the static ones and this document reads the database or the keys.
   if (roles !== "public" || op.optionalKey) out.push(500, 503);
+  out.push(...(op.errors ?? []));
   return out;
 }
 

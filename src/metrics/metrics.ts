@@ -63,6 +63,16 @@ export interface MetricsSources {
    */
   decisionCache?: { readonly stats: { readonly hits: number; readonly misses: number; readonly errors: number }; readonly size: number; readonly bytes: number };
   /**
+   * Ended tasks' counters (`verdict_task_lookups_total`, `verdict_task_lookup_failures_total`,
+   * `verdict_tasks_ended_total`): `TaskEnds.stats`' shape; absent: not exported.
+   */
+  tasks?: { readonly stats: { readonly lookups: number; readonly failures: number; readonly ended: number } };
+  /**
+   * Approvals' counters (`verdict_approval_requests_total`, `verdict_approvals_decided_total`,
+   * `verdict_approvals_used_total`): `ApprovalStore.stats`' shape; absent: not exported.
+   */
+  approvals?: { readonly stats: { readonly requested: number; readonly approved: number; readonly denied: number; readonly used: number } };
+  /**
    * Also export prom-client's default process metrics (CPU, memory, event loop, GC). Off by
    * default: they start observers per registry, which a process with many apps (tests) need not.
    */
@@ -142,23 +152,44 @@ export class Metrics {
         },
       });
     }
+    // A counter that reads its value from a part's own stats when scraped.
+    const counter = (name: string, help: string, read: () => number) =>
+      new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
     const history = sources.history;
     if (history) {
-      const counter = (name: string, help: string, read: () => number) =>
-        new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
       counter("verdict_history_reads_total", "Task-history statements sent to the decision log (one per tools/call whose applicable policies read context.session.history).", () => history.stats.reads);
       counter("verdict_history_read_failures_total", "Task-history reads that failed (each such call answered 503, never allowed).", () => history.stats.failures);
       counter("verdict_history_stale_allows_total", "Allows committed more than the bound after their history read (answered 503, docs/task-memory.md).", () => history.stats.stale);
     }
     const cache = sources.decisionCache;
     if (cache) {
-      const counter = (name: string, help: string, read: () => number) =>
-        new Counter({ name, help, registers, collect() { this.reset(); this.inc(read()); } });
       counter("verdict_decision_cache_hits_total", "Tool-call decisions whose Cedar evaluation came from the decision cache (each still recorded before it was answered).", () => cache.stats.hits);
       counter("verdict_decision_cache_misses_total", "Tool-call decisions looked up in the decision cache and evaluated by Cedar.", () => cache.stats.misses);
       counter("verdict_decision_cache_errors_total", "Decision-cache failures (a key not built, the store failing); each such decision was evaluated by Cedar.", () => cache.stats.errors);
       new Gauge({ name: "verdict_decision_cache_entries", help: "Answers kept in the decision cache.", registers, collect() { this.set(cache.size); } });
       new Gauge({ name: "verdict_decision_cache_bytes", help: "Estimated bytes kept in the decision cache (keys and answers).", registers, collect() { this.set(cache.bytes); } });
+    }
+    const tasks = sources.tasks;
+    if (tasks) {
+      counter("verdict_task_lookups_total", "Lookups of a task among the ended ones sent to the database (a replica trusts 'not ended' for 500 ms).", () => tasks.stats.lookups);
+      counter("verdict_task_lookup_failures_total", "Lookups of ended tasks that failed (each such call answered 503, never allowed).", () => tasks.stats.failures);
+      counter("verdict_tasks_ended_total", "Tasks this replica ended (POST /v1/tasks/{taskId}/end; again for an ended task not counted).", () => tasks.stats.ended);
+    }
+    const approvals = sources.approvals;
+    if (approvals) {
+      counter("verdict_approval_requests_total", "Approval requests made by calls denied only by approvable forbids (docs/approvals.md).", () => approvals.stats.requested);
+      new Counter({
+        name: "verdict_approvals_decided_total",
+        help: "Approval requests decided by a person through this replica, by outcome.",
+        labelNames: ["outcome"],
+        registers,
+        collect() {
+          this.reset();
+          this.inc({ outcome: "approved" }, approvals.stats.approved);
+          this.inc({ outcome: "denied" }, approvals.stats.denied);
+        },
+      });
+      counter("verdict_approvals_used_total", "Approvals used by the identical call (each once), on this replica.", () => approvals.stats.used);
     }
     if (sources.processMetrics) collectDefaultMetrics({ register: this.registry });
   }

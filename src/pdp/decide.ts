@@ -31,6 +31,8 @@ import { EntityConflictError, evaluateAuthorize, type AuthorizeQuestion } from "
 import type { Evaluation } from "./evaluation.js";
 import { readsHistory, type History } from "./history.js";
 import type { PolicySet } from "../policy/policy-set.js";
+import { obligationOf, type ApprovalStore } from "../approvals/store.js";
+import type { Approval } from "../contract/approvals.js";
 import { evaluateToolCall, type ToolCallQuestion } from "./tool-call.js";
 
 /** Who asked and how: what the HTTP layer knows about a decision that the evaluation does not. */
@@ -99,7 +101,8 @@ export function proofMissing(deps: Pick<AppDeps, "identity">): IdentityFailure |
 
 /**
  * Decides one `tools/call`: evaluates it (Verdict's checks, then Cedar), mints the per-call
- * credential when asked for and the call is allowed, records the decision and answers. When a
+ * credential when asked for and the call is allowed, records the decision and answers. A call
+ * naming a task that has ended (`deps.tasks`) is denied `verdict:task-ended` first. When a
  * policy that can apply reads `context.session.history` (`readsHistory`), the history is first
  * read from the decision log (`deps.history`, one statement), and the read, the evaluation and
  * the commit of the record run under the task's lock of this replica, and an allow committed
@@ -111,13 +114,13 @@ export function proofMissing(deps: Pick<AppDeps, "identity">): IdentityFailure |
  * @param who how the agent and the user were identified (tokens already verified and dropped)
  * @param time the instant the request was received
  * @param wantsCredential whether the request asked for a credential (`credential: true`)
- * @throws VerdictError `unavailable` (503) when the history cannot be read or an allow committed
+ * @throws VerdictError `unavailable` (503) when the ended tasks or the history cannot be read, or an allow committed
  *   too long after it was read, the credential cannot
  *   be minted or the decision cannot be recorded (never an allow); `unrecordable_input` (400)
  *   when the database refused its data
  */
 export async function decideToolCall(
-  deps: Pick<AppDeps, "policies" | "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer" | "history" | "logger">,
+  deps: Pick<AppDeps, "policies" | "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer" | "history" | "tasks" | "approvals" | "logger">,
   c: Context<AppEnv>,
   q: ToolCallQuestion,
   who: ResolvedIdentity,
@@ -125,6 +128,17 @@ export async function decideToolCall(
   wantsCredential: boolean,
 ): Promise<DecisionResponse> {
   const ps = deps.policies.get();
+  // An ended task (src/tasks/ends.ts) is denied before anything else, and its history is not read.
+  if (q.task && deps.tasks) {
+    let ended: boolean;
+    try {
+      ended = await deps.tasks.isEnded(q.task.id);
+    } catch (e) {
+      deps.logger?.error({ err: (e as Error).message }, "ended tasks could not be read");
+      throw new VerdictError("unavailable", TASK_UNREAD_MESSAGE, undefined, { cause: e });
+    }
+    if (ended) return decideWith(deps, c, ps, q, who, time, wantsCredential, undefined, true);
+  }
   const history = deps.history;
   if (!history || !readsHistory(ps, `${q.server}/${q.tool}`)) return decideWith(deps, c, ps, q, who, time, wantsCredential, undefined);
   // Task memory (src/pdp/history.ts): read, decide and commit under the task's lock, so the
@@ -149,6 +163,8 @@ export async function decideToolCall(
   });
 }
 
+/** The message of a 503 for a decision whose task could not be looked up among the ended ones (a fixed sentence). */
+export const TASK_UNREAD_MESSAGE = "whether the task has ended could not be read from the database; no decision was made, treat this as a deny";
 /** The message of a 503 for a decision whose task history could not be read (a fixed sentence). */
 export const HISTORY_UNREAD_MESSAGE = "the task history could not be read from the decision log; no decision was made, treat this as a deny";
 /** The message of a 503 for an allow committed too long after its history was read (a fixed sentence). */
@@ -156,7 +172,7 @@ export const HISTORY_STALE_MESSAGE = "the decision took too long to commit after
 
 /** {@link decideToolCall} once the history, if any is needed, is known. */
 async function decideWith(
-  deps: Pick<AppDeps, "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer">,
+  deps: Pick<AppDeps, "drift" | "signingKeys" | "issuer" | "credentialTtlSeconds" | "log" | "masking" | "metrics" | "tracer" | "approvals">,
   c: Context<AppEnv>,
   ps: PolicySet,
   q: ToolCallQuestion,
@@ -164,9 +180,17 @@ async function decideWith(
   time: Date,
   wantsCredential: boolean,
   history: History | undefined,
+  taskEnded = false,
 ): Promise<DecisionResponse> {
-  const evaluation = evaluateToolCall(ps, q, time, who, deps.drift?.lookup, history);
+  let evaluation = evaluateToolCall(ps, q, time, who, deps.drift?.lookup, history, taskEnded);
   const id = uuidv7();
+  // Denied only by approvable forbids: an approval of this exact call allows it once, else its request is named.
+  let used: Approval | undefined;
+  if (evaluation.approvable && deps.approvals) {
+    const resolved = await resolveApproval(deps.approvals, c, ps, evaluation, who, id, time);
+    evaluation = resolved.evaluation;
+    used = resolved.used;
+  }
   let credential: CallCredential | undefined;
   if (wantsCredential && evaluation.decision === "allow") {
     try {
@@ -187,8 +211,75 @@ async function decideWith(
     }
   }
   const meta = { id, identity: toRecordedIdentity(who), delegation: who.delegation, credentialJti: credential?.jti ?? null };
-  const [answer] = await recordEvaluations(deps, c, [{ evaluation, credential, meta }], time);
-  return answer!;
+  try {
+    const [answer] = await recordEvaluations(deps, c, [{ evaluation, credential, meta }], time);
+    return answer!;
+  } catch (e) {
+    // Not recorded, so not allowed: the approval it would have used is still unused.
+    if (used) await deps.approvals!.unuse(used.id, id);
+    throw e;
+  }
+}
+
+/** The message of a 503 for a call whose approval could not be looked up or requested (a fixed sentence). */
+export const APPROVAL_UNAVAILABLE_MESSAGE = "the call needs an approval, and approvals could not be read or requested; no decision was made, treat this as a deny";
+
+/**
+ * An approvable deny (`evaluation.approvable`) resolved against the approvals: allowed once when
+ * an approval of this exact call is used by it (its `approval` obligation names the approval,
+ * who approved it and when), else still denied, naming the call's request (new, pending or
+ * denied) in its `approval` obligation.
+ * @throws VerdictError `unavailable` (503) when the approvals cannot be read or the request stored
+ */
+async function resolveApproval(
+  approvals: ApprovalStore,
+  c: Context<AppEnv>,
+  ps: PolicySet,
+  evaluation: Evaluation,
+  who: ResolvedIdentity,
+  decisionId: string,
+  time: Date,
+): Promise<{ evaluation: Evaluation; used?: Approval }> {
+  const a = evaluation.approvable!;
+  const key = c.get("apiKey");
+  let resolved;
+  try {
+    resolved = await approvals.resolve(
+      {
+        agent: evaluation.agent,
+        user: evaluation.user,
+        delegation: who.delegation,
+        server: evaluation.server,
+        tool: evaluation.tool,
+        definitionSha256: evaluation.definitionHash!,
+        arguments: evaluation.arguments ?? null,
+        argumentsSha256: canonicalSha256(evaluation.arguments ?? null),
+        task: evaluation.task,
+        groups: a.groups,
+        policies: a.policies,
+      },
+      decisionId,
+      { now: time, caller: key ? callerOf(key) : null, requestId: c.get("requestId") ?? null, policySetVersion: ps.version },
+    );
+  } catch (e) {
+    throw new VerdictError("unavailable", APPROVAL_UNAVAILABLE_MESSAGE, undefined, { cause: e });
+  }
+  const obligation = obligationOf(resolved.approval);
+  if (resolved.kind === "use") {
+    const approval = resolved.approval;
+    return {
+      used: approval,
+      evaluation: {
+        ...evaluation,
+        decision: "allow",
+        reasons: a.allowedBy,
+        obligations: [obligation],
+        message: `allowed once by approval ${approval.id} (approved by ${approval.decidedBy} at ${approval.decidedAt}; lifts ${a.policies.join(", ")}); allowed by ${a.allowedBy.join(", ")}`,
+      },
+    };
+  }
+  const state = resolved.approval.status === "denied" ? `was denied by ${resolved.approval.decidedBy}` : `is pending until ${resolved.approval.expiresAt}`;
+  return { evaluation: { ...evaluation, obligations: [obligation], message: `${evaluation.message}: approval request ${resolved.approval.id} ${state}` } };
 }
 
 /**

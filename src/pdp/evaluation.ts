@@ -1,5 +1,6 @@
 import type { CedarRequest, DecisionError } from "../cedar/types.js";
 import { REASONS } from "../contract/reasons.js";
+import type { Approvable } from "./approvable.js";
 
 /**
  * The outcome of evaluating one question, before it is recorded. A value, never an exception:
@@ -29,6 +30,13 @@ export interface Evaluation {
   /** The full Cedar request with its entity slice, for replay. */
   request: CedarRequest;
   evaluationMicros: number;
+  /**
+   * A `tools/call` denied only by approvable forbids that the set without them would allow
+   * (`./approvable.ts`): what an approval would lift. Absent otherwise.
+   */
+  approvable?: Approvable;
+  /** With `approvable`: the pinned tool definition's hash, part of an approval's binding. */
+  definitionHash?: string;
 }
 
 /** Cedar's textual form of an entity uid: `Type::"id"`. */

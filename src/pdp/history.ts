@@ -60,24 +60,35 @@ export function readsHistory(ps: PolicySet, actionId: string): boolean {
   return reads === null || reads.has("history");
 }
 
-/** The ids of an action and of every action group above it, in `ps`'s hierarchy. */
-function withGroups(ps: PolicySet, actionId: string, server: string, out: Set<string>): void {
-  out.add(actionId);
+/** Per policy set, each action's id and the ids of every action group above it (computed once per action). */
+const lineages = new WeakMap<PolicySet, Map<string, readonly string[]>>();
+
+/** The ids of an action and of every action group above it, in `ps`'s hierarchy (cached per set). */
+function lineageOf(ps: PolicySet, actionId: string, server: string): readonly string[] {
+  let byAction = lineages.get(ps);
+  if (!byAction) lineages.set(ps, (byAction = new Map()));
+  const known = byAction.get(actionId);
+  if (known) return known;
+  const out = new Set<string>([actionId]);
   const entity = ps.actionEntities.get(actionId);
   if (!entity) {
     // a tool the deciding set no longer pins: still a tool of its server, and a tool
     out.add(server);
     out.add("call_tool");
-    return;
+  } else {
+    const stack = [...entity.parents];
+    while (stack.length) {
+      const p = stack.pop()!;
+      if (out.has(p.id)) continue;
+      out.add(p.id);
+      const parent = ps.actionEntities.get(p.id);
+      if (parent) stack.push(...parent.parents);
+    }
   }
-  const stack = [...entity.parents];
-  while (stack.length) {
-    const p = stack.pop()!;
-    if (out.has(p.id)) continue;
-    out.add(p.id);
-    const parent = ps.actionEntities.get(p.id);
-    if (parent) stack.push(...parent.parents);
-  }
+  // Bounded by the tools a task can name: ids the set does not pin are not kept.
+  const lineage = [...out];
+  if (entity) byAction.set(actionId, lineage);
+  return lineage;
 }
 
 /** The history of a call from the log's counts; groups as `ps` (the deciding set) declares them. */
@@ -88,7 +99,7 @@ export function historyFrom(ps: PolicySet, counts: HistoryCounts, server: string
   for (const [s, t, n] of counts.task) {
     calls += n;
     if (s === server && t === tool) toolCalls += n;
-    withGroups(ps, `${s}/${t}`, s, actions);
+    for (const id of lineageOf(ps, `${s}/${t}`, s)) actions.add(id);
   }
   return {
     calls,

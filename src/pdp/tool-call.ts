@@ -13,6 +13,8 @@ import { checkToolCall, isFailure, type DriftLookup } from "./checks.js";
 import { explain, microsSince, uidText, type Evaluation } from "./evaluation.js";
 import { EMPTY_HISTORY, readsHistory, type History } from "./history.js";
 import { leanToolCallRequest } from "./lean-request.js";
+import { approvableDeny } from "./approvable.js";
+import type { PreparedEngine } from "../cedar/engine.js";
 
 export type { DriftLookup } from "./checks.js";
 
@@ -86,8 +88,18 @@ export function requestUids(q: { agent: string; user?: string; server: string })
  *   {@link readsHistory} says so: when it does and none is given, the call is denied with
  *   `verdict:history-unavailable` (never decided on a history nobody read); when it does not,
  *   a given one is still recorded, and none leaves `history` out of the recorded request
+ * @param taskEnded the call's task has ended (src/tasks/ends.ts): denied `verdict:task-ended`
+ *   before any other check, Cedar not asked
  */
-export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, identity?: ResolvedIdentity, drift?: DriftLookup, history?: History): Evaluation {
+export function evaluateToolCall(
+  ps: PolicySet,
+  q: ToolCallQuestion,
+  now: Date,
+  identity?: ResolvedIdentity,
+  drift?: DriftLookup,
+  history?: History,
+  taskEnded = false,
+): Evaluation {
   const start = process.hrtime.bigint();
   const actionId = `${q.server}/${q.tool}`;
   const session = sessionContext(q, now, verifiedOf(identity));
@@ -121,6 +133,7 @@ export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, 
     evaluationMicros: microsSince(start),
   });
 
+  if (taskEnded) return deny(REASONS.taskEnded, `task ${JSON.stringify(q.task?.id)} has ended; no further call is allowed on it`);
   // Verdict's own checks (src/pdp/checks.ts), the same ones replay makes.
   const checked = checkToolCall(ps, q, identity, drift);
   if (isFailure(checked)) return deny(checked.reason, checked.message);
@@ -129,14 +142,16 @@ export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, 
   }
   request.context = { input: checked.input, session: request.context.session };
   request.entities = identityEntities(ps.entities, requestUids(q), identity);
-  const answer = authorizeToolCall(ps, checked.tool, request, true);
+  const answer = authorizeToolCall(ps, checked.tool, request, { cacheable: true });
+  const approvable = approvableDeny(ps, checked.tool, request, answer, (engine, tool, r) => authorizeToolCall(ps, tool, r, { engine, cacheable: true }));
   return {
     ...base,
     decision: answer.decision,
     reasons: answer.reasons,
     errors: answer.errors,
-    message: explain(answer),
+    message: approvable ? `${explain(answer)}; a person of ${approvable.groups.map((g) => `Mcp::Group::${JSON.stringify(g)}`).join(" or ")} may approve this exact call` : explain(answer),
     evaluationMicros: microsSince(start),
+    ...(approvable ? { approvable, definitionHash: checked.tool.definitionHash } : {}),
   };
 }
 
@@ -147,14 +162,21 @@ export function evaluateToolCall(ps: PolicySet, q: ToolCallQuestion, now: Date, 
  * record older than task memory) is given {@link EMPTY_HISTORY}, the value of a first call,
  * which the schema requires.
  * @param request built by Verdict: `context.input` converted by `checkToolCall` for `tool`
- * @param cacheable whether the engine's decision cache may answer (`AuthorizeOptions.cacheable`):
+ * @param options.cacheable whether the engine's decision cache may answer (`AuthorizeOptions.cacheable`):
  *   true only for a request whose `context.session` Verdict has just built (tools/call), not for
  *   a recorded one (replay), whose session an older Verdict wrote
+ * @param options.engine the set's engine (default), or its lifted engine (`./approvable.ts`)
  */
-export function authorizeToolCall(ps: PolicySet, tool: PinnedTool, request: CedarRequest, cacheable = false): EngineDecision {
-  const reads = ps.engine.attributesRead(request.action);
+export function authorizeToolCall(
+  ps: PolicySet,
+  tool: PinnedTool,
+  request: CedarRequest,
+  options: { cacheable?: boolean; engine?: PreparedEngine } = {},
+): EngineDecision {
+  const engine = options.engine ?? ps.engine;
+  const reads = engine.attributesRead(request.action);
   const full = engineRequest(request);
-  return ps.engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, full, reads) : full, { cacheable });
+  return engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, full, reads) : full, { cacheable: options.cacheable ?? false });
 }
 
 /**

@@ -22,10 +22,11 @@
  * - an `authorize` request keeps the entities its caller supplied and gets the candidate's
  *   slice for the rest (`evaluateAuthorize`, as `/v1/authorize`).
  */
-import { and, asc, count, gte, lt, sql, type SQL } from "drizzle-orm";
+import { and, asc, count, gte, inArray, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { decisions } from "../db/schema.js";
 import { selectFields, type StoredFields } from "../decision-log/row.js";
+import { DECISION_KINDS } from "../decision-log/record.js";
 import type { RecordedIdentity } from "../contract/decision-log.js";
 import { REASONS } from "../contract/reasons.js";
 import type { CedarRequest, DecisionError } from "../cedar/types.js";
@@ -34,6 +35,7 @@ import { isIdentityFailureReason, type ResolvedIdentity } from "../identity/reso
 import { evaluateAuthorize, EntityConflictError } from "../pdp/authorize.js";
 import { checkToolCall, isFailure, type CheckedCall, type DriftLookup } from "../pdp/checks.js";
 import { authorizeToolCall, requestUids } from "../pdp/tool-call.js";
+import { approvableDeny } from "../pdp/approvable.js";
 import type { PolicySet } from "../policy/policy-set.js";
 
 /** What to replay. */
@@ -102,7 +104,7 @@ export interface ReplayReport {
 }
 
 /** The fields of a record that replay reads. */
-const REPLAYED = ["id", "time", "kind", "agent", "user", "server", "tool", "arguments", "task", "decision", "reasons", "policySetVersion", "request", "identity"] as const;
+const REPLAYED = ["id", "time", "kind", "agent", "user", "server", "tool", "arguments", "task", "decision", "reasons", "obligations", "policySetVersion", "request", "identity"] as const;
 const columns = selectFields(REPLAYED);
 type Row = Pick<StoredFields, (typeof REPLAYED)[number]>;
 
@@ -163,6 +165,11 @@ function recordedIdentity(row: Row, session: Record<string, unknown>): ResolvedI
   };
 }
 
+/** Whether a record's obligations name an approval it used (an allow by approval, src/approvals/). */
+function usedApproval(obligations: unknown): boolean {
+  return Array.isArray(obligations) && obligations.some((o) => (o as { type?: unknown; status?: unknown })?.type === "approval" && (o as { status?: unknown }).status === "used");
+}
+
 /**
  * What the candidate decides for one recorded decision. Never throws: a failure is a deny.
  * @param memo answers already computed in this replay (see {@link AnswerMemo})
@@ -172,6 +179,8 @@ function replayOne(ps: PolicySet, row: Row, memo?: AnswerMemo, drift?: DriftLook
   const request = row.request as CedarRequest;
   const identityFailure = row.decision === "deny" ? row.reasons.find(isIdentityFailureReason) : undefined;
   if (identityFailure) return { decision: "deny", reasons: [identityFailure], errors: [] };
+  // The task had ended when it was asked: a fact of the record, as a refused token is.
+  if (row.decision === "deny" && row.reasons.includes(REASONS.taskEnded)) return { decision: "deny", reasons: [REASONS.taskEnded], errors: [] };
   if (row.kind === "tools/call") {
     const session = (request.context?.session ?? {}) as Record<string, unknown>;
     const identity = recordedIdentity(row, session);
@@ -182,7 +191,9 @@ function replayOne(ps: PolicySet, row: Row, memo?: AnswerMemo, drift?: DriftLook
       tool: row.tool,
       arguments: (row.arguments ?? {}) as Record<string, unknown>,
     };
-    const key = memo?.key(q, session, identity);
+    // An allow by approval is answered apart (below): its request alone does not say the approval was there.
+    const byApproval = row.decision === "allow" && usedApproval(row.obligations);
+    const key = byApproval ? undefined : memo?.key(q, session, identity);
     const known = key === undefined ? undefined : memo!.get(key);
     if (known) return known;
     let outcome: Outcome;
@@ -190,14 +201,21 @@ function replayOne(ps: PolicySet, row: Row, memo?: AnswerMemo, drift?: DriftLook
     if (isFailure(checked)) {
       outcome = { decision: "deny", reasons: [checked.reason], errors: [] };
     } else {
-      const answer = authorizeToolCall(ps, checked.tool, {
+      const request: CedarRequest = {
         principal: { type: "Mcp::Agent", id: q.agent },
         action: { type: "Mcp::Action", id: checked.tool.actionId },
         resource: { type: "Mcp::Server", id: q.server },
         context: { input: checked.input, session },
         entities: identityEntities(ps.entities, requestUids(q), identity),
-      });
+      };
+      const answer = authorizeToolCall(ps, checked.tool, request);
       outcome = { decision: answer.decision, reasons: answer.reasons, errors: answer.errors };
+      // An allow that used an approval of the exact call: the candidate allows it too when its
+      // deny is one an approval lifts (the approval was given; replay does not ask again).
+      if (byApproval && answer.decision === "deny") {
+        const approvable = approvableDeny(ps, checked.tool, request, answer, (engine, tool, r) => authorizeToolCall(ps, tool, r, { engine }));
+        if (approvable) return { decision: "allow", reasons: approvable.allowedBy, errors: [] };
+      }
     }
     if (key !== undefined) memo!.set(key, outcome);
     return outcome;
@@ -229,7 +247,8 @@ export async function replay(db: Db, candidate: PolicySet, opts: ReplayOptions =
   const started = performance.now();
   const pageSize = opts.pageSize ?? 2_000;
   const keep = opts.examples ?? 10;
-  const range: SQL[] = [];
+  // Decisions only: a `task/end` record answered no question to replay.
+  const range: SQL[] = [inArray(decisions.kind, DECISION_KINDS)];
   if (opts.since) range.push(gte(decisions.time, opts.since));
   if (opts.until) range.push(lt(decisions.time, opts.until));
   const [{ n: total } = { n: 0 }] = await db

@@ -46,6 +46,7 @@ export function buildPolicySet(sources: PolicySetSources): PolicySet {
   const set: PolicySetInput = { policies: split.staticPolicies, templates: split.templates, links };
   const warnings = validate(schema, set, split.policies, sources.policies, issues);
   const entities = readEntities(sources.entities, schema, issues);
+  const approvals = readApprovals(split, entities, issues);
   if (issues.length) throw new PolicySetError(issues);
 
   return {
@@ -53,6 +54,8 @@ export function buildPolicySet(sources: PolicySetSources): PolicySet {
     sources,
     schema,
     engine: prepareEngine(schema, set, split.policyJson),
+    approvals,
+    lifted: approvals.size ? prepareEngine(schema, withoutPolicies(set, approvals), split.policyJson) : null,
     policies: split.policies,
     tools,
     servers: new Set(catalogs.keys()),
@@ -163,6 +166,8 @@ interface SplitPolicies {
   policies: Map<string, PolicyInfo>;
   /** Each policy's and template's Cedar policy JSON, for the engine (see `PreparedEngineOptions.policyJson`). */
   policyJson: Map<string, unknown>;
+  /** Each policy's and template's annotations, by id. */
+  annotations: Map<string, Record<string, string>>;
   staticPolicies: Record<string, string>;
   templates: Record<string, string>;
 }
@@ -175,7 +180,7 @@ const ID_FILE = /\.cedar$/;
  * that does not parse, or an id used twice, adds issues.
  */
 function splitPolicyFiles(files: Record<string, string>, issues: LoadIssue[]): SplitPolicies {
-  const out: SplitPolicies = { policies: new Map(), policyJson: new Map(), staticPolicies: {}, templates: {} };
+  const out: SplitPolicies = { policies: new Map(), policyJson: new Map(), annotations: new Map(), staticPolicies: {}, templates: {} };
   const { policies } = out;
   for (const [file, text] of Object.entries(files)) {
     let split;
@@ -207,6 +212,7 @@ function splitPolicyFiles(files: Record<string, string>, issues: LoadIssue[]): S
       policies.set(id, { id, file: `policies/${file}`, line, text: p.text, isTemplate: p.isTemplate });
       (p.isTemplate ? out.templates : out.staticPolicies)[id] = p.text;
       out.policyJson.set(id, p.json);
+      out.annotations.set(id, p.annotations);
     });
   }
   return out;
@@ -237,6 +243,40 @@ function validate(schema: SchemaJson, set: PolicySetInput, policies: Map<string,
     else throw e;
     return [];
   }
+}
+
+/** The annotation that makes a forbid approvable: `@approval("<Mcp::Group id>")`. */
+export const APPROVAL_ANNOTATION = "approval";
+
+/**
+ * Step: the approvable forbids (`@approval("<group>")`). The annotation is allowed on a static
+ * `forbid` only (on a permit it would mean nothing; a template's links would share one group
+ * without review), and its group must be an `Mcp::Group` of `entities.json`: each misuse adds an
+ * issue naming the policy.
+ * @returns policy id to group id
+ */
+function readApprovals(split: SplitPolicies, entities: Entity[], issues: LoadIssue[]): Map<string, string> {
+  const out = new Map<string, string>();
+  const groups = new Set(entities.filter((e) => e.uid.type === "Mcp::Group").map((e) => e.uid.id));
+  for (const [id, info] of split.policies) {
+    const group = split.annotations.get(id)?.[APPROVAL_ANNOTATION];
+    if (group === undefined) continue;
+    const at = { file: info.file, line: info.line, column: 1, policyId: id };
+    const effect = (split.policyJson.get(id) as { effect?: string } | undefined)?.effect;
+    if (info.isTemplate) issues.push({ ...at, message: `@approval is not supported on a template ("${id}"): put it on a static forbid` });
+    else if (effect !== "forbid") issues.push({ ...at, message: `@approval is only for a forbid; "${id}" is a ${effect ?? "policy of unknown effect"}` });
+    else if (group === "") issues.push({ ...at, message: `@approval on "${id}" names no group: @approval("<Mcp::Group id>")` });
+    else if (!groups.has(group)) issues.push({ ...at, message: `@approval on "${id}" names group "${group}", which is not an Mcp::Group of policies/entities.json` });
+    else out.set(id, group);
+  }
+  return out;
+}
+
+/** The set without the given static policies. */
+function withoutPolicies(set: PolicySetInput, drop: ReadonlyMap<string, unknown>): PolicySetInput {
+  const policies: Record<string, string> = {};
+  for (const [id, text] of Object.entries(set.policies)) if (!drop.has(id)) policies[id] = text;
+  return { ...set, policies };
 }
 
 /** Step: `entities.json` (Cedar entity JSON) checked against the schema; none when the set has no such file. */

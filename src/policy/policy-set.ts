@@ -40,6 +40,17 @@ export interface PolicySet {
    * Each is an action group of the schema (`action in Mcp::Action::"<group>"`).
    */
   groups: Map<string, string[]>;
+  /**
+   * Approvable forbids (`@approval("<group>")`, DESIGN.md "Approvals bound to the exact call"):
+   * policy id to the `Mcp::Group` id whose people may lift it for one exact call. Empty when the
+   * set has none.
+   */
+  approvals: Map<string, string>;
+  /**
+   * The set without its approvable forbids, prepared: whether a call denied only by approvable
+   * forbids would be allowed without them (`src/pdp/approvable.ts`). Null when the set has none.
+   */
+  lifted: PreparedEngine | null;
   /** Action entities (tool actions and their groups) for partial evaluation, by action id. */
   actionEntities: Map<string, Entity>;
   warnings: LoadIssue[];

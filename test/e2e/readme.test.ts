@@ -30,6 +30,7 @@ const VARYING = new Set([
   "records",
   "decisionId", "id", "time", "requestId", "evaluationMicros", "stream", "seq", "prevHash", "hash", "nextCursor",
   "argumentsSha256", "policySetVersion", "policies", "recorded", "failed", "batches", "largestBatch", "driver",
+  "endedAt", "recordId",
 ]);
 
 /** Where `actual` departs from `documented`: every documented key must be there, with the same value unless it varies. */

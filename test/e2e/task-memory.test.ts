@@ -3,8 +3,9 @@
  * decision-log writer) on one real Postgres database, with the example policies of
  * docs/task-memory.md. What one replica committed, the other's next decision sees; another task
  * and no task are unaffected; the hourly agent cap counts the calls of both; a caller-supplied
- * history changes nothing; a replica reads no history for a call no policy reads it for; the
- * record holds what a decision saw, and replay over the same database uses it.
+ * history changes nothing; a replica reads no history for a call no policy reads it for; a task
+ * ended through one replica is denied by both within 1 s; the record holds what a decision saw,
+ * and replay over the same database uses it.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -140,6 +141,45 @@ describe("two replicas on one Postgres", () => {
     // one statement on the replica that decides a call whose policies read it
     await call(1, { agent: "incident-bot", ...CALLS.egress, task: { id: "CHEAP" } });
     expect([await historyReads(0), await historyReads(1)]).toEqual([before[0], before[1]! + 1]);
+  }, 60_000);
+
+  it("an ended task is denied on both replicas within 1 s of its end; another task is unaffected", async () => {
+    const who = { agent: "code-assistant", ...CALLS.echo };
+    // both replicas have just looked the task up and found it open (the worst case for their caches)
+    expect((await call(0, { ...who, task: { id: "END-X" } })).decision).toBe("allow");
+    expect((await call(1, { ...who, task: { id: "END-X" } })).decision).toBe("allow");
+    const res = await fetch(`${replicas[0]!.url}/v1/tasks/END-X/end`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${TEST_ADMIN_KEY}` },
+      body: JSON.stringify({ reason: "done" }),
+    });
+    expect(res.status).toBe(200);
+    const endedAt = performance.now();
+    // the replica that ended it denies at once
+    expect(await call(0, { ...who, task: { id: "END-X" } })).toMatchObject({ decision: "deny", reasons: ["verdict:task-ended"] });
+    // the other within the bound: ask until it denies, then it keeps denying
+    let firstDenyMs = -1;
+    while (firstDenyMs < 0) {
+      const answer = await call(1, { ...who, task: { id: "END-X" } });
+      const elapsed = performance.now() - endedAt;
+      if (answer.decision === "deny") {
+        expect(answer.reasons).toEqual(["verdict:task-ended"]);
+        firstDenyMs = elapsed;
+      } else {
+        expect(elapsed, "replica B allowed a call of the ended task more than 1 s after its end").toBeLessThan(1_000);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+    }
+    expect(firstDenyMs).toBeLessThan(1_000);
+    for (const replica of [0, 1]) expect((await call(replica, { ...who, task: { id: "END-X" } })).reasons).toEqual(["verdict:task-ended"]);
+    expect((await call(1, { ...who, task: { id: "END-Y" } })).decision).toBe("allow");
+    // the auditor's view, from either replica, says it ended and lists the end among its records
+    const view = (await (await fetch(`${replicas[1]!.url}/v1/tasks/END-X`, { headers: { authorization: `Bearer ${TEST_ADMIN_KEY}` } })).json()) as {
+      status: string;
+      records: Array<{ kind: string }>;
+    };
+    expect(view.status).toBe("ended");
+    expect(view.records.map((r) => r.kind)).toContain("task/end");
   }, 60_000);
 
   it("replay over the database uses the recorded history: the same set flips nothing", async () => {

@@ -16,6 +16,7 @@ import { createApp } from "../../src/http/app.js";
 import { IdentityResolver } from "../../src/identity/resolve.js";
 import type { Db } from "../../src/db/client.js";
 import type { TaskHistory } from "../../src/pdp/history.js";
+import type { TaskEnds } from "../../src/tasks/ends.js";
 import { TokenVerifier } from "../../src/identity/token-verifier.js";
 import { SigningKeys } from "../../src/signing-keys/store.js";
 import { ActivePolicySet } from "../../src/policy/active.js";
@@ -71,6 +72,8 @@ export async function createTestApp(
     accessLog?: AccessLogLevel;
     /** Task memory's source, or how to make it over the test database (default: `new TaskHistory(db)`). */
     history?: TaskHistory | ((db: Db) => TaskHistory);
+    /** Ended tasks, or how to make them over the test database and log (default: `new TaskEnds(db, log)`). */
+    tasks?: (db: Db, log: DecisionLog) => TaskEnds;
   } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
@@ -98,6 +101,7 @@ export async function createTestApp(
     masking: opts.masking,
     accessLog: opts.accessLog,
     history: typeof opts.history === "function" ? opts.history(db.database.db) : opts.history,
+    tasks: opts.tasks?.(db.database.db, log),
   });
   return {
     app,

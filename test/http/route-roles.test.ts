@@ -38,6 +38,12 @@ const INTENDED: Record<string, Intended> = {
   "GET /v1/decisions/stats": AUDITOR,
   "GET /v1/decisions/:id": AUDITOR,
   "GET /v1/audit/verify": AUDITOR,
+  "POST /v1/tasks/:taskId/end": PEP,
+  "GET /v1/tasks/:taskId": AUDITOR,
+  "GET /v1/approvals": ["approver", "auditor", "admin"],
+  "GET /v1/approvals/:id": ["approver", "auditor", "pep", "admin"],
+  "POST /v1/approvals/:id/approve": ["approver", "admin"],
+  "POST /v1/approvals/:id/deny": ["approver", "admin"],
   "GET /v1/audit/decisions/:id": AUDITOR,
 
   "POST /v1/policy-sets": POLICY_ADMIN,

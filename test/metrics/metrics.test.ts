@@ -294,6 +294,8 @@ describe("the dashboard and the docs name only series Verdict exports", () => {
       drift: { lookup: () => undefined },
       history: { stats: { reads: 0, failures: 0, stale: 0 } },
       decisionCache: { stats: { hits: 0, misses: 0, errors: 0 }, size: 0, bytes: 0 },
+      tasks: { stats: { lookups: 0, failures: 0, ended: 0 } },
+      approvals: { stats: { requested: 0, approved: 0, denied: 0, used: 0 } },
       processMetrics: true,
     });
     const exported = new Set((await metrics.registry.getMetricsAsJSON()).map((m) => m.name));

@@ -93,6 +93,45 @@ describe("the SDK against Verdict", () => {
   });
 });
 
+describe("the SDK ends tasks", () => {
+  it("endTask ends a task: later calls naming it are denied verdict:task-ended; ending again is idempotent", async () => {
+    const task = { id: `SDK-END-${Date.now()} é/#?` };
+    expect((await client.callTool({ ...read, task })).decision).toBe("allow");
+    const ended = await client.endTask(task.id, { reason: "done" });
+    expect(ended.cause).toBeUndefined();
+    if (ended.cause) return;
+    expect(ended).toMatchObject({ task: { id: task.id }, alreadyEnded: false, endedBy: expect.any(String) });
+    expect(ended.recordId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(Number.isNaN(Date.parse(ended.endedAt))).toBe(false);
+    const after = await client.callTool({ ...read, task });
+    expect(after).toMatchObject({ decision: "deny", reasons: ["verdict:task-ended"] });
+    expect(after.cause).toBeUndefined();
+    // Another task, and no task, are not affected.
+    expect((await client.callTool({ ...read, task: { id: `${task.id}-other` } })).decision).toBe("allow");
+    expect((await client.callTool(read)).decision).toBe("allow");
+    const again = await client.endTask(task.id);
+    expect(again).toEqual({ ...ended, alreadyEnded: true });
+    const records = await client.decisions({ kind: "task/end", task: task.id });
+    expect(records.decisions.map((d) => [d.id, d.kind, d.decision])).toEqual([[ended.recordId, "task/end", "deny"]]);
+  });
+
+  it("endTask resolves to the cause when Verdict refuses", async () => {
+    const created = await fetch(`${verdict.url}/v1/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TEST_ADMIN_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ name: "sdk-end-auditor", role: "auditor" }),
+    });
+    const { key } = (await created.json()) as { key: string };
+    const auditor = await new VerdictClient({ baseUrl: verdict.url, apiKey: key }).endTask("SDK-END-AUDITOR");
+    expect(auditor).toEqual({ cause: expect.objectContaining({ kind: "http", status: 403, code: "forbidden" }) });
+    const tooLong = await client.endTask("SDK-END-REASON", { reason: "x".repeat(1001) });
+    expect(tooLong.cause).toMatchObject({ kind: "http", status: 400 });
+    // Neither request ended its task.
+    expect((await client.callTool({ ...read, task: { id: "SDK-END-AUDITOR" } })).decision).toBe("allow");
+    expect((await client.callTool({ ...read, task: { id: "SDK-END-REASON" } })).decision).toBe("allow");
+  });
+});
+
 describe("the SDK fails closed", () => {
   it("a 400 is a deny carrying Verdict's error", async () => {
     const d = await client.callTool({ ...read, agent: "" });
@@ -107,6 +146,8 @@ describe("the SDK fails closed", () => {
     const list = await c.listTools({ agent: "a", server: "s", tools: [{ name: "t" }] });
     expect(list).toMatchObject({ tools: [], hidden: [{ name: "t" }], cause: { kind: "network" } });
     expect((await c.decisions()).cause?.kind).toBe("network");
+    const ended = await c.endTask("T-1");
+    expect(ended).toEqual({ cause: expect.objectContaining({ kind: "network" }) });
   });
 
   it("a Verdict slower than the timeout is a deny", async () => {
@@ -123,6 +164,19 @@ describe("the SDK fails closed", () => {
     expect(d).toMatchObject({ decision: "deny", cause: { kind: "invalid-response" } });
     const batch = await new VerdictClient({ baseUrl: url }).authorizeBatch({ requests: [{ principal: { type: "a", id: "b" }, action: { type: "a", id: "b" }, resource: { type: "a", id: "b" } }] });
     expect(batch.results).toMatchObject([{ decision: "deny", cause: { kind: "invalid-response" } }]);
+    expect(await new VerdictClient({ baseUrl: url }).endTask("T-1")).toEqual({ cause: expect.objectContaining({ kind: "invalid-response" }) });
+  });
+
+  it("an end answered for another task is not taken as this task's end", async () => {
+    const other = { task: { id: "T-2" }, endedAt: "2026-01-01T00:00:00.000Z", recordId: "r", endedBy: null, alreadyEnded: false };
+    const seen: string[] = [];
+    const url = await misbehaving((req, res) => {
+      seen.push(`${req.method} ${req.url}`);
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(other));
+    });
+    const ended = await new VerdictClient({ baseUrl: url }).endTask("T 1/x");
+    expect(ended.cause).toMatchObject({ kind: "invalid-response", message: expect.stringContaining('"T-2"') });
+    expect(seen).toEqual(["POST /v1/tasks/T%201%2Fx/end"]);
   });
 
   it("a body that is not JSON is a deny", async () => {

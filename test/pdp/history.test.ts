@@ -60,10 +60,15 @@ async function historyReads(app: TestApp): Promise<number> {
 }
 
 describe("the example policies", () => {
-  it("are in docs/task-memory.md verbatim, with the groups of docs/policy-authoring.md", () => {
+  it("are in docs/task-memory.md and the README's Cedar model verbatim, with the groups of docs/policy-authoring.md", () => {
     const doc = readFileSync(join(ROOT, "docs", "task-memory.md"), "utf8");
-    for (const text of [NO_EGRESS_AFTER_SECRETS, AT_MOST_20_DELETES]) expect(doc).toContain(text);
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    for (const text of [NO_EGRESS_AFTER_SECRETS, AT_MOST_20_DELETES]) {
+      expect(doc).toContain(text);
+      expect(readme).toContain(text);
+    }
     expect(readFileSync(join(ROOT, "docs", "policy-authoring.md"), "utf8")).toContain(HISTORY_GROUPS);
+    expect(readme).toContain(HISTORY_GROUPS);
   });
 
   it("validate in strict mode and are read by the fast path only where they apply", () => {
@@ -256,6 +261,11 @@ describe("fixtures", () => {
       ({ name: "f", file: "f.json", description: "d", decision, call: { agent: "incident-bot", ...CALLS.egress, arguments: { ...CALLS.egress.arguments } }, ...(history ? { history } : {}) }) as PolicyFixture;
     const [a, b] = runFixtures(ps, [fixture({ actions: ["reads-secrets"] }, "deny"), fixture(undefined, "allow")]);
     expect([a!.passed, a!.actual.reasons, b!.passed]).toEqual([true, ["no-egress-after-secrets"], true]);
+    // and the README's second example: the 21st delete of an agent in an hour
+    const del = (n: number, decision: "allow" | "deny"): PolicyFixture =>
+      ({ name: `d${n}`, file: `d${n}.json`, description: "d", decision, call: { agent: "incident-bot", ...CALLS.deleteRow, arguments: { ...CALLS.deleteRow.arguments } }, history: { agentToolCallsLastHour: n } }) as PolicyFixture;
+    const [c, d] = runFixtures(ps, [del(20, "deny"), del(19, "allow")]);
+    expect([c!.passed, c!.actual.reasons, d!.passed]).toEqual([true, ["at-most-20-deletes-an-hour"], true]);
   });
 });
 

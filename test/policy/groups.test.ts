@@ -64,6 +64,9 @@ const toolOf = (f: (typeof allowFixtures)[number]) => `${f.call.server}/${f.call
 describe("the docs' examples", () => {
   it("are in docs/policy-authoring.md as tested here", () => {
     for (const text of [GROUPS_JSON, SECRETS_POLICY, DESTRUCTIVE_POLICY]) expect(docs).toContain(text);
+    // the README's Cedar model shows the groups file and the destructive example
+    const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+    for (const text of [GROUPS_JSON, DESTRUCTIVE_POLICY]) expect(readme).toContain(text);
   });
 });
 

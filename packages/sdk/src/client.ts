@@ -9,11 +9,13 @@ import {
   AuthorizeBatchResponse,
   DecisionPage,
   DecisionResponse,
+  TaskEndResponse,
   ToolListResponse,
   type AuthorizeBatchRequest,
   type AuthorizeRequest,
   type DecisionQuery,
   type McpTool,
+  type TaskEndRequest,
   type ToolCallRequest,
   type ToolListRequest,
 } from "./wire.js";
@@ -37,6 +39,14 @@ export type ToolList =
  * page with the `cause` set. Test `cause`, not the length, to tell "none" from "could not ask".
  */
 export type DecisionList = (DecisionPage & { cause?: undefined }) | { decisions: []; nextCursor: null; cause: FailureCause };
+
+/**
+ * What `endTask()` resolves to: Verdict's answer (`cause` undefined; `alreadyEnded` true when the
+ * task had been ended before, with that first end's `endedAt` and `recordId`), or, when Verdict
+ * could not be asked or its answer was unusable, only the `cause`: the task may or may not be
+ * ended then, so test `cause` and retry, or let the task expire by policy.
+ */
+export type TaskEndResult = (TaskEndResponse & { cause?: undefined }) | { cause: FailureCause };
 
 /**
  * Options of one decision request. `trace`: the W3C trace context the decision joins (sent as the
@@ -117,6 +127,26 @@ export class VerdictClient {
     const qs = params.size ? `?${params}` : "";
     const result = await this.#ask({ method: "GET", path: `/v1/decisions${qs}` }, DecisionPage);
     return result.ok ? result.value : { decisions: [], nextCursor: null, cause: result.cause };
+  }
+
+  /**
+   * `POST /v1/tasks/{taskId}/end` (a `pep` or `admin` key): ends a task, so that every later
+   * `tools/call` naming it is denied `verdict:task-ended`, on every replica within
+   * `TASK_END_PROPAGATION_MS` of the answer (DESIGN.md "Task memory"). Idempotent: ending an
+   * ended task again answers `alreadyEnded: true` and changes nothing.
+   * @param taskId the task's id, as calls name it in `task.id` (sent percent-encoded in the path)
+   * @param request optional `reason` (at most 1,000 characters), kept in the `task/end` record
+   * @returns resolves, never rejects: Verdict's answer, or `{ cause }` when Verdict could not be
+   *   asked (timeout, network, non-200 such as a 401, 403 or 400, an answer off the contract or
+   *   naming another task)
+   */
+  async endTask(taskId: string, request: TaskEndRequest = {}): Promise<TaskEndResult> {
+    const result = await this.#ask({ method: "POST", path: `/v1/tasks/${encodeURIComponent(taskId)}/end`, body: request }, TaskEndResponse);
+    if (!result.ok) return { cause: result.cause };
+    if (result.value.task.id !== taskId) {
+      return { cause: { kind: "invalid-response", message: `asked to end task ${JSON.stringify(taskId)}, Verdict answered for ${JSON.stringify(result.value.task.id)}` } };
+    }
+    return result.value;
   }
 
   async #ask<S extends z.ZodType>(

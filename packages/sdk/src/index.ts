@@ -4,7 +4,15 @@
  * credentials. It depends on zod, jose and canonicalize only, and holds the one definition of the
  * decision surfaces' wire schemas (`wire.ts`), which Verdict's server re-exports.
  */
-export { VerdictClient, type Decision, type DecisionList, type RequestOptions, type ToolList, type VerdictClientOptions } from "./client.js";
+export {
+  VerdictClient,
+  type Decision,
+  type DecisionList,
+  type RequestOptions,
+  type TaskEndResult,
+  type ToolList,
+  type VerdictClientOptions,
+} from "./client.js";
 export {
   CallCredentialError,
   verifyCallCredential,
@@ -22,6 +30,7 @@ export {
   type TransportRequest,
   type TransportResult,
 } from "./transport.js";
+export { TASK_END_PROPAGATION_MS } from "./wire.js";
 export type {
   AuthorizeBatchRequest,
   AuthorizeRequest,
@@ -32,6 +41,8 @@ export type {
   DecisionResponse,
   McpTool,
   Task,
+  TaskEndRequest,
+  TaskEndResponse,
   ToolCallRequest,
   ToolListRequest,
   ToolListResponse,

@@ -204,11 +204,25 @@ export type RecordedIdentity = z.infer<typeof RecordedIdentity>;
 export const DelegationActor = z.object({ sub: z.string(), iss: z.string().optional() });
 export type DelegationActor = z.infer<typeof DelegationActor>;
 
+/**
+ * What a record of the decision log is: a decision (`tools/call`, `authorize`), or an event of a
+ * task's lifecycle that joins the same hash chain (`task/end`: `POST /v1/tasks/{taskId}/end`;
+ * its `decision` is `deny`, what every later call of the task gets, with the reason
+ * `verdict:task-ended`; `agent`, `server`, `tool` and `action` are empty, `caller` names the key
+ * that ended it), or of an approval of one exact call (`approval/request`: a call denied by
+ * approvable forbids asked for one, `decision` `deny`, `reasons` those forbids;
+ * `approval/approve` and `approval/deny`: a person decided it, `decision` `allow` or `deny`; each
+ * with the call's agent, user, tool, arguments and task, and the approval in `obligations`).
+ * These kinds extend DESIGN.md's contract.
+ */
+export const RecordKind = z.enum(["tools/call", "authorize", "task/end", "approval/request", "approval/approve", "approval/deny"]);
+export type RecordKind = z.infer<typeof RecordKind>;
+
 /** One recorded decision (`GET /v1/decisions` items). */
 export const DecisionRecord = z.object({
   id: z.string(),
   time: z.string(),
-  kind: z.enum(["tools/call", "authorize"]),
+  kind: RecordKind,
   agent: z.string(),
   user: z.string().nullable(),
   /** The delegation chain from the user token's `act` claim, outermost (current) actor first. */
@@ -264,7 +278,7 @@ export const DecisionFilters = z.object({
   requestId: z.string().optional(),
   /** Decisions of one W3C trace (32 hex digits), as recorded in `traceId`. */
   traceId: z.string().optional(),
-  kind: z.enum(["tools/call", "authorize"]).optional(),
+  kind: RecordKind.optional(),
   policySetVersion: z.string().optional(),
   since: z.iso.datetime({ offset: true }).optional(),
   until: z.iso.datetime({ offset: true }).optional(),
@@ -281,6 +295,94 @@ export type DecisionQuery = z.input<typeof DecisionQuery>;
 /** `GET /v1/decisions` answer: recorded decisions, newest first, and the cursor of the next page (null: no more). */
 export const DecisionPage = z.object({ decisions: z.array(DecisionRecord), nextCursor: z.string().nullable() });
 export type DecisionPage = z.infer<typeof DecisionPage>;
+
+/**
+ * `POST /v1/tasks/{taskId}/end` body (optional): why the task ended, recorded in the `task/end`
+ * record's `message`. The task id itself is the path's (at most `ID_MAX` characters).
+ */
+export const TaskEndRequest = z.object({ reason: boundedString(1_000, 0).optional() }).strict();
+export type TaskEndRequest = z.infer<typeof TaskEndRequest>;
+
+/**
+ * `POST /v1/tasks/{taskId}/end` answer. `endedAt` (ISO 8601) and `recordId` are those of the
+ * first end of the task: ending an ended task again changes nothing (`alreadyEnded: true`).
+ * From `endedAt` on, every `tools/call` naming the task is denied `verdict:task-ended`, on every
+ * replica within `TASK_END_PROPAGATION_MS`.
+ */
+export const TaskEndResponse = z.object({
+  task: z.object({ id: z.string() }),
+  endedAt: z.string(),
+  recordId: z.string(),
+  endedBy: z.string().nullable(),
+  alreadyEnded: z.boolean(),
+});
+export type TaskEndResponse = z.infer<typeof TaskEndResponse>;
+
+/** The most time, in ms, from the answer of a task's end to the first deny of its calls on any replica. */
+export const TASK_END_PROPAGATION_MS = 1_000;
+
+/** Where an approval request is in its life (`expired`: pending or approved past `expiresAt`, never used). */
+export const ApprovalStatus = z.enum(["pending", "approved", "denied", "used", "expired"]);
+export type ApprovalStatus = z.infer<typeof ApprovalStatus>;
+
+/**
+ * The `approval` obligation of a `tools/call` answer (DESIGN.md "Approvals bound to the exact
+ * call"). On a deny: the call may be approved (`status` `pending`, or `denied` when a person
+ * refused this request; asking again for the same call returns the same request until it
+ * expires). On an allow: the approval this call used, once (`status` `used`, with who approved
+ * it and when). Maps onto the AuthZEN Access Request and Approval Profile's requestable denial
+ * (docs/approvals.md).
+ */
+export const ApprovalObligation = z.object({
+  type: z.literal("approval"),
+  id: z.string(),
+  status: ApprovalStatus,
+  groups: z.array(z.string()),
+  /** ISO 8601: when a pending request lapses, or until when an approval may be used. */
+  expiresAt: z.string(),
+  approvedBy: z.string().optional(),
+  approvedAt: z.string().optional(),
+});
+export type ApprovalObligation = z.infer<typeof ApprovalObligation>;
+
+/**
+ * An approval request for one exact call (`GET /v1/approvals/{id}`): what it binds (agent, user,
+ * delegation chain, server, tool, the pinned tool definition's hash, the arguments and their
+ * hash, task), why the policies ask for it (`policies`, `groups`), and where it is.
+ */
+export const Approval = z.object({
+  id: z.string(),
+  status: ApprovalStatus,
+  groups: z.array(z.string()),
+  policies: z.array(z.string()),
+  call: z.object({
+    agent: z.string(),
+    user: z.string().nullable(),
+    delegation: z.array(DelegationActor),
+    server: z.string(),
+    tool: z.string(),
+    definitionSha256: z.string(),
+    arguments: z.unknown(),
+    argumentsSha256: z.string(),
+    task: Task.nullable(),
+  }),
+  policySetVersion: z.string(),
+  createdAt: z.string(),
+  expiresAt: z.string(),
+  decidedAt: z.string().nullable(),
+  decidedBy: z.string().nullable(),
+  comment: z.string().nullable(),
+  usedAt: z.string().nullable(),
+  /** The allowed `tools/call` decision that used it. */
+  usedBy: z.string().nullable(),
+  /** The `approval/request` record of the decision log. */
+  requestRecordId: z.string(),
+});
+export type Approval = z.infer<typeof Approval>;
+
+/** `POST /v1/approvals/{id}/approve` and `/deny` body (optional): the approver's comment. */
+export const ApprovalDecisionRequest = z.object({ comment: boundedString(1_000, 0).optional() }).strict();
+export type ApprovalDecisionRequest = z.infer<typeof ApprovalDecisionRequest>;
 
 /** The error body of every non-200 answer. */
 export const ErrorBody = z.object({

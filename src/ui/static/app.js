@@ -1,11 +1,17 @@
 // Verdict's decision explorer: plain browser JavaScript over Verdict's own API, no build step.
 // The auditor's key stays in sessionStorage (gone when the tab closes) and travels as
-// `Authorization: Bearer`.
+// `Authorization: Bearer`. Two views, chosen by the URL fragment: the decision list (no
+// fragment) and one task (`#task=<id>`, the id form-encoded). Records hold strings agents and
+// callers chose, so every one reaches the page through textContent, never as markup.
 "use strict";
 
 const KEY = "verdict.apiKey";
+/** Records per page of the task view. */
+const TASK_PAGE = 50;
 const $ = (id) => document.getElementById(id);
 const state = { cursor: null, query: null, chart: null };
+/** The task on view; `seq` drops the answers of a task left before they arrived. */
+const task = { id: null, cursor: null, seq: 0 };
 
 function headers() {
   const key = sessionStorage.getItem(KEY);
@@ -21,7 +27,9 @@ async function api(path) {
     } catch {
       // not Verdict's error shape
     }
-    throw new Error(res.status === 401 || res.status === 403 ? `${message} (check the API key)` : message);
+    const e = new Error(res.status === 401 || res.status === 403 ? `${message} (check the API key)` : message);
+    e.status = res.status;
+    throw e;
   }
   return res;
 }
@@ -57,21 +65,47 @@ function cell(text, className) {
   return td;
 }
 
+const shortTime = (t) => t.replace("T", " ").replace("Z", "");
+
+/** The fragment of a task's view. */
+const taskHash = (id) => `#${new URLSearchParams({ task: id })}`;
+
+/** A link to a task's view, its id as text; a click on it does not also open the row it sits in. */
+function taskLink(id) {
+  const a = document.createElement("a");
+  a.href = taskHash(id);
+  a.className = "task-link";
+  a.dataset.testid = "task-link";
+  a.textContent = id;
+  a.addEventListener("click", (e) => e.stopPropagation());
+  return a;
+}
+
+/** What a record did, for the Tool column: `task/end` records have no server or tool. */
+function toolOf(d) {
+  if (d.kind === "task/end") return "task ended";
+  if (d.server || d.tool) return `${d.server}/${d.tool}`;
+  return d.action || "—";
+}
+
 function addRows(decisions) {
   const tbody = $("rows");
   for (const d of decisions) {
     const tr = document.createElement("tr");
     tr.dataset.id = d.id;
     tr.dataset.testid = "decision-row";
+    const taskCell = cell(d.task ? "" : "—");
+    if (d.task) taskCell.append(taskLink(d.task.id));
     tr.append(
-      cell(d.time.replace("T", " ").replace("Z", "")),
+      cell(shortTime(d.time)),
       cell(d.decision, `decision-${d.decision}`),
-      cell(d.agent),
+      cell(d.agent || "—"),
       cell(d.user ?? "—"),
-      cell(`${d.server}/${d.tool}`),
-      cell(d.task?.id ?? "—"),
+      cell(toolOf(d), d.kind === "task/end" ? "event-ended" : ""),
+      taskCell,
       cell(d.reasons.join(", ")),
     );
+    if (d.kind === "task/end") tr.classList.add("task-end");
     tr.addEventListener("click", () => openDetail(d.id).catch(showError));
     tbody.append(tr);
   }
@@ -140,7 +174,8 @@ function dl(entries) {
     const dt = document.createElement("dt");
     dt.textContent = k;
     const dd = document.createElement("dd");
-    dd.textContent = v ?? "—";
+    if (v instanceof Node) dd.append(v);
+    else dd.textContent = v === null || v === undefined || v === "" ? "—" : v;
     out.push(dt, dd);
   }
   return out;
@@ -194,6 +229,14 @@ async function showPolicies(d, policySet) {
   if (!d.reasons.length) policies.textContent = "No policy determined this decision (no permit applied: denied by default).";
 }
 
+/** The detail's task: a link to its view, and its kind. */
+function taskDetail(t) {
+  const span = document.createElement("span");
+  span.append(taskLink(t.id));
+  if (t.kind) span.append(` (kind ${t.kind})`);
+  return span;
+}
+
 async function openDetail(id) {
   const info = await (await api(`/v1/audit/decisions/${id}`)).json();
   const d = info.decision;
@@ -207,7 +250,7 @@ async function openDetail(id) {
       ["user", d.user],
       ["delegation", JSON.stringify(d.delegation)],
       ["action", d.action],
-      ["task", d.task ? JSON.stringify(d.task) : null],
+      ["task", d.task ? taskDetail(d.task) : null],
       ["arguments", JSON.stringify(d.arguments)],
       ["arguments sha256", d.argumentsSha256],
       ["caller", d.caller],
@@ -242,6 +285,193 @@ async function exportAs(format) {
   URL.revokeObjectURL(a.href);
 }
 
+function taskError(e) {
+  $("t-error").hidden = !e;
+  $("t-error").textContent = e ? e.message : "";
+}
+
+/** An API failure of the task view, as a sentence for the auditor. */
+function taskProblem(id, e) {
+  if (e.status === 404) return new Error(`No record names task ${JSON.stringify(id)}: no decision was made for it and it was not ended.`);
+  if (e.status) return new Error(`Task ${JSON.stringify(id)} cannot be shown: ${e.message}`);
+  return new Error(`Task ${JSON.stringify(id)} cannot be shown: Verdict did not answer (${e.message})`);
+}
+
+/** The reason a `task/end` record names (`message` is "task ended: <reason>"), or null. */
+function endReason(record) {
+  const m = record.message ?? "";
+  return m.startsWith("task ended: ") ? m.slice("task ended: ".length) : null;
+}
+
+/** The status line: open, or ended with when, by whom and why (the reason is in the end record). */
+function showStatus(ended, endRecord) {
+  const p = $("t-status");
+  const badge = document.createElement("span");
+  badge.className = ended ? "status status-ended" : "status status-open";
+  badge.dataset.testid = "task-state";
+  badge.textContent = ended ? "ended" : "open";
+  if (!ended) {
+    p.replaceChildren(badge, " not ended: calls naming it are decided by the policies");
+    return;
+  }
+  const reason = endRecord ? endReason(endRecord) : null;
+  const why = document.createElement("span");
+  why.dataset.testid = "task-end-reason";
+  why.textContent = endRecord ? (reason === null ? "no reason given" : `reason: ${reason}`) : "reason: (the end record could not be read)";
+  p.replaceChildren(
+    badge,
+    ` at ${shortTime(ended.endedAt)} UTC by ${ended.endedBy ?? "an unknown caller"}; `,
+    why,
+    "; every later call naming it is denied (verdict:task-ended)",
+  );
+}
+
+function actorItem(a) {
+  const li = document.createElement("li");
+  li.dataset.testid = "task-actor";
+  const chain = document.createElement("span");
+  chain.className = "chain";
+  const agent = document.createElement("strong");
+  agent.textContent = a.agent || "—";
+  chain.append(agent, ` ← ${a.user ?? "no user"}`);
+  li.append(chain);
+  if (a.delegation.length) {
+    const label = document.createElement("span");
+    label.className = "muted";
+    label.textContent = " delegation (act, outermost first): ";
+    const ol = document.createElement("ol");
+    ol.className = "delegation";
+    ol.dataset.testid = "delegation";
+    for (const actor of a.delegation) {
+      const item = document.createElement("li");
+      item.textContent = actor.iss ? `${actor.sub} (${actor.iss})` : actor.sub;
+      ol.append(item);
+    }
+    li.append(label, ol);
+  }
+  const counts = document.createElement("span");
+  counts.className = "muted counts";
+  counts.textContent = ` ${a.decisions} decision${a.decisions === 1 ? "" : "s"}: ${a.allowed} allowed, ${a.denied} denied; ${shortTime(a.first)} to ${shortTime(a.last)}`;
+  li.append(counts);
+  return li;
+}
+
+/** The reasons of a timeline row: Cedar's determining policies and Verdict's own `verdict:*` checks. */
+function reasonsOf(d) {
+  if (d.kind === "task/end") return `${d.message ?? "task ended"}${d.caller ? ` (by ${d.caller})` : ""}`;
+  if (d.reasons.length) return d.reasons.join(", ");
+  return d.decision === "deny" ? "no permit applied (denied by default)" : "—";
+}
+
+function addTaskRows(records) {
+  const tbody = $("t-rows");
+  for (const d of records) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = d.id;
+    tr.dataset.testid = "task-record";
+    tr.dataset.kind = d.kind;
+    const end = d.kind === "task/end";
+    if (end) tr.className = "task-end";
+    tr.append(
+      cell(shortTime(d.time)),
+      end ? cell("ended", "event-ended") : cell(d.decision, `decision-${d.decision}`),
+      cell(d.agent || "—"),
+      cell(d.user ?? "—"),
+      cell(toolOf(d), end ? "event-ended" : ""),
+      cell(reasonsOf(d)),
+    );
+    tr.addEventListener("click", () => openDetail(d.id).catch(taskError));
+    tbody.append(tr);
+  }
+  const n = tbody.children.length;
+  $("t-count").textContent = `${n} record${n === 1 ? "" : "s"} shown`;
+}
+
+/** The end record: on a page already shown, else read by its id. */
+async function endRecordOf(ended, records) {
+  const found = records.find((r) => r.id === ended.recordId);
+  if (found) return found;
+  try {
+    return await (await api(`/v1/decisions/${encodeURIComponent(ended.recordId)}`)).json();
+  } catch {
+    return null;
+  }
+}
+
+/** Shows a task: its status, totals, actor chains and first page of records. */
+async function openTask(id) {
+  const seq = ++task.seq;
+  Object.assign(task, { id, cursor: null });
+  $("t-id").textContent = id;
+  $("t-kind").textContent = "";
+  $("task-input").value = id;
+  $("t-body").hidden = true;
+  $("t-rows").replaceChildren();
+  $("t-more").hidden = true;
+  taskError(null);
+  let view;
+  try {
+    view = await (await api(`/v1/tasks/${encodeURIComponent(id)}?limit=${TASK_PAGE}`)).json();
+  } catch (e) {
+    if (seq === task.seq) taskError(taskProblem(id, e));
+    return;
+  }
+  if (seq !== task.seq) return;
+  $("t-kind").textContent = view.task.kind ? `kind ${view.task.kind}` : "no kind";
+  const s = view.summary;
+  $("t-summary").replaceChildren(
+    ...dl([
+      ["decisions", String(s.decisions)],
+      ["allowed", String(s.allowed)],
+      ["denied", String(s.denied)],
+      ["first", s.first && `${shortTime(s.first)} UTC`],
+      ["last", s.last && `${shortTime(s.last)} UTC`],
+    ]),
+  );
+  $("t-actors").replaceChildren(...view.actors.map(actorItem));
+  if (!view.actors.length) $("t-actors").textContent = "No tools/call decision names this task.";
+  task.cursor = view.nextCursor;
+  addTaskRows(view.records);
+  if (!view.records.length) $("t-count").textContent = "no records";
+  $("t-more").hidden = !view.nextCursor;
+  showStatus(view.ended, view.ended ? await endRecordOf(view.ended, view.records) : null);
+  if (seq !== task.seq) return;
+  $("t-body").hidden = false;
+}
+
+async function moreTask() {
+  const seq = task.seq;
+  const q = new URLSearchParams({ limit: String(TASK_PAGE), cursor: task.cursor });
+  let view;
+  try {
+    view = await (await api(`/v1/tasks/${encodeURIComponent(task.id)}?${q}`)).json();
+  } catch (e) {
+    if (seq === task.seq) taskError(taskProblem(task.id, e));
+    return;
+  }
+  if (seq !== task.seq) return;
+  addTaskRows(view.records);
+  task.cursor = view.nextCursor;
+  $("t-more").hidden = !view.nextCursor;
+}
+
+/** Shows the view the fragment names: `#task=<id>` a task, anything else the decision list. */
+function route() {
+  const id = new URLSearchParams(location.hash.slice(1)).get("task");
+  const onTask = id !== null && id !== "";
+  $("decisions-view").hidden = onTask;
+  $("task-view").hidden = !onTask;
+  $("detail").hidden = true;
+  if (onTask) {
+    openTask(id).catch(taskError);
+  } else {
+    task.seq++;
+    // A chart drawn while its view was hidden had no width to fit.
+    const el = $("chart-time");
+    if (state.chart && el.clientWidth) state.chart.setSize({ width: el.clientWidth, height: 220 });
+  }
+}
+
 function keyState() {
   $("key-state").textContent = sessionStorage.getItem(KEY) ? "key set for this tab" : "no key";
 }
@@ -255,7 +485,17 @@ document.addEventListener("DOMContentLoaded", () => {
     $("api-key").value = "";
     keyState();
     search().catch(showError);
+    if (!$("task-view").hidden) openTask(task.id).catch(taskError);
   });
+  $("task-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const id = $("task-input").value.trim();
+    if (!id) return;
+    if (location.hash === taskHash(id)) openTask(id).catch(taskError);
+    else location.hash = taskHash(id);
+  });
+  window.addEventListener("hashchange", route);
+  $("t-more").addEventListener("click", () => moreTask().catch(taskError));
   $("filters").addEventListener("submit", (e) => {
     e.preventDefault();
     search().catch(showError);
@@ -265,5 +505,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("export-jsonl").addEventListener("click", () => exportAs("jsonl").catch(showError));
   $("export-csv").addEventListener("click", () => exportAs("csv").catch(showError));
   keyState();
+  route();
   search().catch(showError);
 });

@@ -16,7 +16,9 @@ const INTERNAL_ERROR = -32603;
 export interface Bridge {
   /** Closes both sides (idempotent). */
   close(): Promise<void>;
-  /** Resolves when either side closed. */
+  /** Resolves when the bridge starts to close (either side closed, or `close()`), before both sides are closed. */
+  closing: Promise<void>;
+  /** Resolves when either side closed and the bridge has closed both. */
   closed: Promise<void>;
 }
 
@@ -62,8 +64,11 @@ export async function bridge(client: Transport, upstream: Transport, guard: Tool
 
   let resolveClosed!: () => void;
   const closed = new Promise<void>((r) => (resolveClosed = r));
+  let resolveStarted!: () => void;
+  const started = new Promise<void>((r) => (resolveStarted = r));
   const close = (): Promise<void> => {
     if (closing) return closing;
+    resolveStarted();
     // Assigned before the transports close: their onclose calls back into close().
     let done!: () => void;
     closing = new Promise<void>((r) => (done = r));
@@ -78,5 +83,5 @@ export async function bridge(client: Transport, upstream: Transport, guard: Tool
 
   await upstream.start();
   await client.start();
-  return { close, closed };
+  return { close, closing: started, closed };
 }

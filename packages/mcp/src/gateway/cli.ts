@@ -5,6 +5,7 @@
  *   verdict-mcp --server filesystem --agent code-assistant -- npx @modelcontextprotocol/server-filesystem ./sandbox
  *   verdict-mcp --server everything --agent code-assistant --upstream-url http://127.0.0.1:3001/mcp --listen 8710
  *   verdict-mcp --server notes --agent-token-file /run/spire/agent.jwt --forward-credential --listen 8710 --upstream-url ...
+ *   verdict-mcp --server filesystem --agent code-assistant --task CHORE-7 --end-task-on-exit -- npx @modelcontextprotocol/server-filesystem ./sandbox
  */
 import { readFile } from "node:fs/promises";
 import { Command, InvalidArgumentError, Option } from "commander";
@@ -29,6 +30,10 @@ program
   .option("--user <id>", "the user the agent acts for (overridden per request by _meta[\"verdict/user\"])")
   .option("--task <id>", "the task id (overridden per request by _meta[\"verdict/task\"])")
   .option("--task-kind <kind>", "the task's kind, e.g. incident")
+  .option(
+    "--end-task-on-exit",
+    "when a session ends (client gone, SIGTERM/SIGINT), end every task it named to Verdict (POST /v1/tasks/{id}/end; later calls naming it are denied), waiting at most 3 s",
+  )
   .addOption(new Option("--verdict-url <url>", "Verdict's base URL").env("VERDICT_URL").default("http://127.0.0.1:8700"))
   .addOption(new Option("--api-key <key>", "Verdict API key (sent as Authorization: Bearer)").env("VERDICT_API_KEY"))
   .option("--timeout <ms>", "how long to wait for Verdict before denying", positiveInt, 2000)
@@ -58,6 +63,7 @@ program
       agent: opts.agent,
       agentToken,
       forwardCredential: Boolean(opts.forwardCredential),
+      endTaskOnExit: Boolean(opts.endTaskOnExit),
       server: opts.server,
       user: opts.user,
       task: opts.task ? { id: opts.task, ...(opts.taskKind ? { kind: opts.taskKind } : {}) } : undefined,

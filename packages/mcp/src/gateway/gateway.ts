@@ -9,6 +9,7 @@ import pino, { type Logger } from "pino";
 import { bearerToken, ToolGuard, type GuardOptions } from "../middleware/guard.js";
 import { VerdictClient, type HttpTransportOptions } from "@verdict/sdk";
 import { bridge, type Bridge } from "./bridge.js";
+import { endTasks, SessionTasks } from "./end-tasks.js";
 import { listenHttp, type HttpListenOptions } from "./http.js";
 import { upstreamTransport, type Upstream } from "./upstream.js";
 
@@ -16,7 +17,7 @@ import { upstreamTransport, type Upstream } from "./upstream.js";
  * Configuration of a gateway. The user's token is the client's `Authorization: Bearer` header
  * (Streamable HTTP), sent to Verdict as `userToken` and never to the upstream.
  */
-export interface GatewayOptions extends Omit<GuardOptions, "verdict" | "userToken" | "verifyCredential"> {
+export interface GatewayOptions extends Omit<GuardOptions, "verdict" | "userToken" | "verifyCredential" | "onTask"> {
   /** Verdict to ask: a client, or the options of one (`baseUrl`, `apiKey`, `timeout`). */
   verdict: VerdictClient | HttpTransportOptions;
   upstream: Upstream;
@@ -24,6 +25,15 @@ export interface GatewayOptions extends Omit<GuardOptions, "verdict" | "userToke
   listen?: HttpListenOptions;
   /** Logs go here (to stderr by default: stdout is the stdio transport's). */
   logger?: Logger;
+  /**
+   * When a session ends (the stdio client closed stdin, the HTTP client deleted its session, the
+   * upstream went away, or `close()`), end every task the session named to Verdict
+   * (`POST /v1/tasks/{taskId}/end`, configured or from `_meta["verdict/task"]`, on `tools/call`
+   * and `tools/list`), waiting at most `END_TASKS_TIMEOUT_MS` (3 s); each task ended or not is
+   * logged. `closed` and `close()` resolve once that is done. A task shared by several sessions
+   * is ended for all of them by the first to close.
+   */
+  endTaskOnExit?: boolean;
 }
 
 /** A running gateway. */
@@ -61,12 +71,29 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       options.onDecision?.(event);
     },
   };
-  const session = (client: Parameters<typeof bridge>[0]): Promise<Bridge> =>
-    bridge(client, upstreamTransport(options.upstream), new ToolGuard(guardOptions), logger);
+  const session = async (client: Parameters<typeof bridge>[0]): Promise<Bridge> => {
+    if (!options.endTaskOnExit) return bridge(client, upstreamTransport(options.upstream), new ToolGuard(guardOptions), logger);
+    const tasks = new SessionTasks(logger);
+    const running = await bridge(client, upstreamTransport(options.upstream), new ToolGuard({ ...guardOptions, onTask: (t) => tasks.add(t) }), logger);
+    // Started as soon as the session starts closing, alongside the upstream's shutdown.
+    const ended = running.closing.then(() => endTasks(verdict, tasks.ids, logger));
+    const closed = Promise.all([running.closed, ended]).then(() => undefined);
+    return {
+      closing: running.closing,
+      closed,
+      close: () => {
+        void running.close();
+        return closed;
+      },
+    };
+  };
 
   if (options.listen) {
     const endpoint = await listenHttp(options.listen, session, logger);
-    logger.info({ url: endpoint.url, agent: options.agent, server: options.server, forwardCredential: Boolean(options.forwardCredential) }, "verdict-mcp listening");
+    logger.info(
+      { url: endpoint.url, agent: options.agent, server: options.server, forwardCredential: Boolean(options.forwardCredential), endTaskOnExit: Boolean(options.endTaskOnExit) },
+      "verdict-mcp listening",
+    );
     let resolveClosed!: () => void;
     const closed = new Promise<void>((r) => (resolveClosed = r));
     return {

@@ -111,6 +111,12 @@ export interface GuardOptions {
   verifyCredential?: VerifyCallCredentialOptions;
   /** Called with every decision taken, for logging or display. */
   onDecision?: (event: GuardEvent) => void;
+  /**
+   * Called with the task of every `tools/call` and `tools/list` about to be sent to Verdict
+   * (configured or from `_meta`), before it is sent: e.g. to end the tasks a session named when
+   * it closes (`verdict-mcp --end-task-on-exit`). Not called for a request without a task.
+   */
+  onTask?: (task: Task) => void;
 }
 
 /**
@@ -179,6 +185,7 @@ export class ToolGuard {
     const tokens = await this.#tokens(extra);
     if (!tokens.ok) return tokens;
     const { user, task } = identity.value;
+    if (task) this.#options.onTask?.(task);
     const decision = await verdict.callTool(
       {
         server: this.#options.server,
@@ -234,6 +241,7 @@ export class ToolGuard {
     if (!tokens.ok) return tokens;
     const { user, task } = identity.value;
     const tools = r.tools as McpTool[];
+    if (task) this.#options.onTask?.(task);
     const list = await verdict.listTools(
       {
         server: this.#options.server,
