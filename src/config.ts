@@ -100,6 +100,10 @@ export const DEFAULT_DATA_DIR = "./.verdict";
 export const DEFAULT_POLICY_DIR = "./policies";
 /** The schema directory when `VERDICT_SCHEMA_DIR` is unset, relative to the working directory. */
 export const DEFAULT_SCHEMA_DIR = "./schema";
+/** Most answers the decision cache keeps when `VERDICT_DECISION_CACHE_ENTRIES` is unset. */
+export const DEFAULT_DECISION_CACHE_ENTRIES = 100_000;
+/** Most memory the decision cache takes, in MiB, when `VERDICT_DECISION_CACHE_MB` is unset. */
+export const DEFAULT_DECISION_CACHE_MB = 64;
 
 const Env = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(DEFAULT_PORT),
@@ -141,6 +145,9 @@ const Env = z.object({
   VERDICT_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   VERDICT_METRICS_ADDR: MetricsAddr.optional(),
   VERDICT_ACCESS_LOG: z.enum(["info", "debug", "off"]).default("info"),
+  VERDICT_DECISION_CACHE: z.enum(["on", "off"]).default("on"),
+  VERDICT_DECISION_CACHE_ENTRIES: z.coerce.number().int().min(1).max(100_000_000).default(DEFAULT_DECISION_CACHE_ENTRIES),
+  VERDICT_DECISION_CACHE_MB: z.coerce.number().int().min(1).max(1_048_576).default(DEFAULT_DECISION_CACHE_MB),
 });
 
 /** The parsed configuration. */
@@ -205,6 +212,13 @@ export interface Config {
   metricsAddr?: { host: string; port: number };
   /** Level of the access log's lines, or `off` (`VERDICT_ACCESS_LOG`, default `info`). */
   accessLog?: "info" | "debug" | "off";
+  /**
+   * Bounds of the exact decision cache (docs/performance.md "Decision cache"): at most
+   * `maxEntries` answers (`VERDICT_DECISION_CACHE_ENTRIES`, default 100,000) and `maxBytes`
+   * bytes (`VERDICT_DECISION_CACHE_MB` MiB, default 64); undefined: no cache
+   * (`VERDICT_DECISION_CACHE=off`).
+   */
+  decisionCache?: { maxEntries: number; maxBytes: number };
 }
 
 /** A variable of the environment is invalid; the message names it. */
@@ -256,6 +270,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     checkpointRecords: e.VERDICT_CHECKPOINT_RECORDS,
     metricsAddr: e.VERDICT_METRICS_ADDR,
     accessLog: e.VERDICT_ACCESS_LOG,
+    decisionCache: e.VERDICT_DECISION_CACHE === "off" ? undefined : { maxEntries: e.VERDICT_DECISION_CACHE_ENTRIES, maxBytes: e.VERDICT_DECISION_CACHE_MB * 2 ** 20 },
     otlpTracesUrl: e.OTEL_SDK_DISABLED === "true" ? undefined : otlpTracesUrl(e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, e.OTEL_EXPORTER_OTLP_ENDPOINT),
     ...chainKeys(e.VERDICT_SIGNING_KEY, e.VERDICT_SIGNING_KEY_FILE, e.VERDICT_VERIFY_KEYS_FILE),
   };

@@ -13,6 +13,7 @@ import { ApprovalWebhook } from "./approvals/webhook.js";
 import type { Config } from "./config.js";
 import { openDatabase, type Database } from "./db/client.js";
 import { ChainCheckpointer } from "./audit/checkpoints.js";
+import { DecisionCache } from "./cedar/decision-cache.js";
 import { DecisionLog } from "./decision-log/writer.js";
 import { Masking } from "./decision-log/masking.js";
 import { maintainPartitions } from "./decision-log/partitions.js";
@@ -168,7 +169,11 @@ export async function startServer(
     logger,
   });
   checkpointer.start();
+  // One cache for every version this replica serves: each engine keys its own answers apart.
+  const decisionCache = config.decisionCache ? new DecisionCache(config.decisionCache) : null;
+  policySet.engine.useDecisionCache(decisionCache);
   const policies = new ActivePolicySet(policySet);
+  policies.onActivate((ps) => ps.engine.useDecisionCache(decisionCache));
   const drift = new ToolDriftRegistry(database.db);
   await drift.refresh();
   const masking = config.masking ? new Masking(config.masking) : undefined;
@@ -182,7 +187,7 @@ export async function startServer(
   const webhook = config.approvalWebhookUrl ? new ApprovalWebhook({ url: config.approvalWebhookUrl, publicUrl: () => config.publicUrl ?? url, logger }) : null;
   if (webhook) logger.info({ webhook: new URL(config.approvalWebhookUrl!).origin }, "approvals: notifying new requests by webhook");
   const approvals = new ApprovalStore(database.db, log, { ttlSeconds: config.approvalTtlSeconds, masking, onRequest: webhook ? (a) => webhook.notify(a) : undefined });
-  const metrics = new Metrics({ policies, pool: database.pool, drift, history, tasks, approvals, webhook: webhook ?? undefined, processMetrics: true });
+  const metrics = new Metrics({ policies, pool: database.pool, drift, history, tasks, approvals, webhook: webhook ?? undefined, decisionCache: decisionCache ?? undefined, processMetrics: true });
   const app = createApp({
     policies,
     log,

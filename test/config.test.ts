@@ -8,6 +8,8 @@ import { join, relative } from "node:path";
 import { describe, expect, it } from "vitest";
 import {
   DEFAULT_DATA_DIR,
+  DEFAULT_DECISION_CACHE_ENTRIES,
+  DEFAULT_DECISION_CACHE_MB,
   DEFAULT_HOST,
   DEFAULT_POLICY_DIR,
   DEFAULT_PORT,
@@ -48,6 +50,15 @@ describe("the server's section", () => {
     const c = loadConfig({});
     expect(c).toMatchObject({ port: DEFAULT_PORT, host: DEFAULT_HOST, dataDir: DEFAULT_DATA_DIR, policyDir: DEFAULT_POLICY_DIR, schemaDir: DEFAULT_SCHEMA_DIR });
     expect(DEFAULT_URL).toBe(`http://${c.host}:${c.port}`);
+  });
+
+  it("bounds the decision cache in entries and MiB, and turns it off with VERDICT_DECISION_CACHE=off", () => {
+    expect(loadConfig({}).decisionCache).toEqual({ maxEntries: DEFAULT_DECISION_CACHE_ENTRIES, maxBytes: DEFAULT_DECISION_CACHE_MB * 2 ** 20 });
+    expect(loadConfig({ VERDICT_DECISION_CACHE_ENTRIES: "500", VERDICT_DECISION_CACHE_MB: "2" }).decisionCache).toEqual({ maxEntries: 500, maxBytes: 2 * 2 ** 20 });
+    expect(loadConfig({ VERDICT_DECISION_CACHE: "off", VERDICT_DECISION_CACHE_ENTRIES: "500" }).decisionCache).toBeUndefined();
+    expect(() => loadConfig({ VERDICT_DECISION_CACHE: "no" })).toThrow(/VERDICT_DECISION_CACHE:/);
+    expect(() => loadConfig({ VERDICT_DECISION_CACHE_ENTRIES: "0" })).toThrow(/VERDICT_DECISION_CACHE_ENTRIES:/);
+    expect(() => loadConfig({ VERDICT_DECISION_CACHE_MB: "1.5" })).toThrow(/VERDICT_DECISION_CACHE_MB:/);
   });
 });
 

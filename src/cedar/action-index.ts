@@ -255,3 +255,52 @@ export function attributesRead(conditions: unknown[]): Set<string> | null {
   for (const c of conditions) walk(c, false);
   return whole ? null : names;
 }
+
+/**
+ * The key of a path of attribute names below `context` (`[]` for `context` itself,
+ * `["session", "task"]` for `context.session.task`): each name preceded by a NUL, so that no two
+ * paths share a key whatever their names hold.
+ */
+export const contextPathKey = (names: readonly string[]): string => names.map((n) => `\0${n}`).join("");
+
+/** The attribute names of a `context.a.b` chain in Cedar policy JSON (`[]` for `context`), or null when the node is not one. */
+function contextChain(node: unknown): string[] | null {
+  if (node === null || typeof node !== "object") return null;
+  if ((node as { Var?: unknown }).Var === "context") return [];
+  const dot = (node as { "."?: { left?: unknown; attr?: unknown } })["."];
+  if (!dot || typeof dot.attr !== "string") return null;
+  const left = contextChain(dot.left);
+  return left ? [...left, dot.attr] : null;
+}
+
+/**
+ * The values below `context` that some policy may observe as a whole: every `context.a.b...`
+ * chain used otherwise than as the left side of `.` or `has` (compared, put in a set, passed to
+ * a method, returned by `if`), as {@link contextPathKey} keys. A record at any other path is
+ * seen only one named attribute at a time, so an attribute whose name no policy reads
+ * ({@link attributesRead}) cannot change what such a policy sees of it; a record at one of these
+ * paths can be seen whole, and nothing of it may be left out. The decision cache keys a request
+ * on this (`./decision-cache.ts`).
+ * @param conditions the `conditions` of each policy in Cedar policy JSON
+ */
+export function contextValuesObserved(conditions: unknown[]): Set<string> {
+  const out = new Set<string>();
+  const walk = (node: unknown, accessed: boolean): void => {
+    if (node === null || typeof node !== "object") return;
+    if (Array.isArray(node)) {
+      for (const n of node) walk(n, false);
+      return;
+    }
+    if (!accessed) {
+      const chain = contextChain(node);
+      if (chain) out.add(contextPathKey(chain));
+    }
+    for (const [k, v] of Object.entries(node as Record<string, unknown>)) {
+      if ((k === "." || k === "has") && v && typeof v === "object") {
+        for (const [k2, v2] of Object.entries(v as Record<string, unknown>)) if (k2 !== "attr") walk(v2, k2 === "left");
+      } else walk(v, false);
+    }
+  };
+  for (const c of conditions) walk(c, false);
+  return out;
+}

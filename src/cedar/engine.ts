@@ -6,7 +6,8 @@
  * the reason codes are those of `src/contract/reasons.ts`).
  */
 import { REASONS } from "../contract/reasons.js";
-import { actionKey, attributesRead, isActionType, planByAction, type PolicyShape } from "./action-index.js";
+import { actionKey, attributesRead, contextValuesObserved, isActionType, planByAction, type PolicyShape } from "./action-index.js";
+import { decisionKey, type DecisionCache } from "./decision-cache.js";
 import {
   CedarParseError,
   type CedarRequest,
@@ -25,6 +26,8 @@ export function cedarVersion(): string {
 }
 
 let engineCounter = 0;
+/** Numbers each engine, so its decision-cache keys are its own even when engines share a slot. */
+let engineInstances = 0;
 
 /** Options of {@link PreparedEngine}. */
 export interface PreparedEngineOptions {
@@ -62,6 +65,15 @@ export interface AuthorizeOptions {
    * that replay requests Cedar itself evaluated without validation (Cedar's conformance tests).
    */
   validateRequest?: boolean;
+  /**
+   * The request was built by Verdict for a tool call and is valid for the schema by construction
+   * (arguments converted from the pinned inputSchema, `context.session` set by Verdict, entities
+   * validated at load), so the decision cache, when the engine has one
+   * ({@link PreparedEngine.useDecisionCache}), may answer it, keyed on what the applicable
+   * policies can read (`decisionKey`, `./decision-cache.ts`). Default false: not cached (an
+   * attribute no policy reads can still fail the validation of a request from elsewhere).
+   */
+  cacheable?: boolean;
 }
 
 /** The request's parts as cedar-wasm's calls take them. */
@@ -113,6 +125,8 @@ interface Route {
   schemaName: string;
   /** Attribute names the route's policies read; null when they may observe a whole context. */
   reads: ReadonlySet<string> | null;
+  /** Context paths the route's policies may observe as a whole (`contextValuesObserved`). */
+  observed: ReadonlySet<string>;
 }
 
 /** Whether a Cedar JSON value contains an action entity uid (`{"__entity": {"type": "...::Action"}}`). */
@@ -154,6 +168,9 @@ function needsFullSchema(request: CedarRequest): boolean {
  */
 export class PreparedEngine {
   private readonly key: string;
+  /** This engine's own prefix of decision-cache keys (see {@link useDecisionCache}). */
+  private readonly scope = `e${++engineInstances}`;
+  private decisionCache: DecisionCache | null = null;
   private readonly routes = new Map<string, Route>();
   /** Which rules decide (see {@link EngineSemantics}). */
   readonly semantics: EngineSemantics;
@@ -256,7 +273,7 @@ export class PreparedEngine {
   }
 
   private indexByAction(schema: SchemaJson, shapes: Map<string, PolicyShape>): void {
-    const buckets = new Map<string, { id: string; reads: ReadonlySet<string> | null }>();
+    const buckets = new Map<string, { id: string; reads: ReadonlySet<string> | null; observed: ReadonlySet<string> }>();
     let n = 0;
     for (const [key, plan] of planByAction(schema, shapes)) {
       if (!plan) continue;
@@ -271,13 +288,25 @@ export class PreparedEngine {
         };
         const id = `${this.key}/p${buckets.size}`;
         if (cedar.preparsePolicySet(id, toCedarPolicySet(subset)).type === "failure") continue;
-        bucket = { id, reads: attributesRead(plan.policyIds.map((p) => shapes.get(p)!.conditions)) };
+        const conditions = plan.policyIds.map((p) => shapes.get(p)!.conditions);
+        bucket = { id, reads: attributesRead(conditions), observed: contextValuesObserved(conditions) };
         buckets.set(bucketKey, bucket);
       }
       const schemaName = `${this.key}/s${n++}`;
       if (cedar.preparseSchema(schemaName, plan.schema as cedar.Schema).type === "failure") continue;
-      this.routes.set(key, { policySetId: bucket.id, schemaName, reads: bucket.reads });
+      this.routes.set(key, { policySetId: bucket.id, schemaName, reads: bucket.reads, observed: bucket.observed });
     }
+  }
+
+  /**
+   * Answers the requests that ask for it (`cacheable`) from `cache` from now on; null: no cache.
+   * The cache may be shared with other engines (every engine keys its own answers apart, so
+   * versions never share one). Only requests of an action with its own route, validated against
+   * the schema, whose applicable policies do not observe `context` or `context.input` as a whole,
+   * are cached; the others are always evaluated.
+   */
+  useDecisionCache(cache: DecisionCache | null): void {
+    this.decisionCache = cache;
   }
 
   /**
@@ -289,10 +318,37 @@ export class PreparedEngine {
    * {@link EngineSemantics}. The request is validated against the schema when there is one,
    * unless `options.validateRequest` is false. Reasons are sorted (after a reason code), and
    * policy errors ordered by policy id, so the same request always gets the same answer.
+   *
+   * With `options.cacheable` and a decision cache ({@link useDecisionCache}), the answer comes
+   * from the cache when an identical key was evaluated by this engine before, and is kept
+   * there otherwise; the answer is the same either way (an engine failure that threw is never
+   * kept, and a key that cannot be built, or a failing cache, means the request is evaluated).
    */
   authorize(request: CedarRequest, options: AuthorizeOptions = {}): EngineDecision {
     const route = this.routes.size ? this.routes.get(actionKey(request.action.type, request.action.id)) : undefined;
     const useRoute = route !== undefined && !needsFullSchema(request);
+    const cache = options.cacheable && useRoute && route.reads && this.schema !== null && options.validateRequest !== false ? this.decisionCache : null;
+    let key: string | undefined;
+    if (cache) {
+      try {
+        key = decisionKey(this.scope, request, { reads: route!.reads!, observed: route!.observed });
+      } catch {
+        cache.failed();
+      }
+      const hit = key === undefined ? undefined : cache.get(key);
+      if (hit) return hit;
+    }
+    const decided = this.evaluate(request, useRoute ? route : undefined, options);
+    if (cache && key !== undefined && decided.kept) cache.set(key, decided.answer);
+    return decided.answer;
+  }
+
+  /**
+   * {@link authorize} without the cache: Cedar's answer on `route` (the whole set when none),
+   * and whether it may be kept (false when the engine threw: a failure that may not recur).
+   */
+  private evaluate(request: CedarRequest, route: Route | undefined, options: AuthorizeOptions): { answer: EngineDecision; kept: boolean } {
+    const useRoute = route !== undefined;
     let answer: cedar.AuthorizationAnswer;
     try {
       if (!useRoute) this.preparseWhole();
@@ -303,16 +359,16 @@ export class PreparedEngine {
         validateRequest: this.schema !== null && options.validateRequest !== false,
       });
     } catch (e) {
-      return failedEvaluation([`engine failure: ${String(e)}`], this.semantics);
+      return { answer: failedEvaluation([`engine failure: ${String(e)}`], this.semantics), kept: false };
     }
-    if (answer.type === "failure") return failedEvaluation(answer.errors.map((e) => e.message), this.semantics);
+    if (answer.type === "failure") return { answer: failedEvaluation(answer.errors.map((e) => e.message), this.semantics), kept: true };
     const { decision, diagnostics } = answer.response;
     const reasons = diagnostics.reason.length > 1 ? [...diagnostics.reason].sort() : diagnostics.reason;
     const errors = diagnostics.errors
       .map((e) => ({ policyId: e.policyId, message: e.error.message }))
       .sort((a, b) => (a.policyId < b.policyId ? -1 : a.policyId > b.policyId ? 1 : 0));
-    if (this.semantics === "cedar") return { decision, reasons, errors };
-    return failClosed(decision, reasons, errors, this.permits);
+    if (this.semantics === "cedar") return { answer: { decision, reasons, errors }, kept: true };
+    return { answer: failClosed(decision, reasons, errors, this.permits), kept: true };
   }
 
   /**

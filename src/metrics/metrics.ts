@@ -57,6 +57,12 @@ export interface MetricsSources {
    */
   history?: { readonly stats: { readonly reads: number; readonly failures: number; readonly stale: number } };
   /**
+   * The decision cache (`verdict_decision_cache_hits_total`, `_misses_total`, `_errors_total`,
+   * `verdict_decision_cache_entries`, `verdict_decision_cache_bytes`): `DecisionCache`'s shape;
+   * absent (the cache is off): not exported.
+   */
+  decisionCache?: { readonly stats: { readonly hits: number; readonly misses: number; readonly errors: number }; readonly size: number; readonly bytes: number };
+  /**
    * Ended tasks' counters (`verdict_task_lookups_total`, `verdict_task_lookup_failures_total`,
    * `verdict_tasks_ended_total`): `TaskEnds.stats`' shape; absent: not exported.
    */
@@ -159,6 +165,14 @@ export class Metrics {
       counter("verdict_history_reads_total", "Task-history statements sent to the decision log (one per tools/call whose applicable policies read context.session.history).", () => history.stats.reads);
       counter("verdict_history_read_failures_total", "Task-history reads that failed (each such call answered 503, never allowed).", () => history.stats.failures);
       counter("verdict_history_stale_allows_total", "Allows committed more than the bound after their history read (answered 503, docs/task-memory.md).", () => history.stats.stale);
+    }
+    const cache = sources.decisionCache;
+    if (cache) {
+      counter("verdict_decision_cache_hits_total", "Tool-call decisions whose Cedar evaluation came from the decision cache (each still recorded before it was answered).", () => cache.stats.hits);
+      counter("verdict_decision_cache_misses_total", "Tool-call decisions looked up in the decision cache and evaluated by Cedar.", () => cache.stats.misses);
+      counter("verdict_decision_cache_errors_total", "Decision-cache failures (a key not built, the store failing); each such decision was evaluated by Cedar.", () => cache.stats.errors);
+      new Gauge({ name: "verdict_decision_cache_entries", help: "Answers kept in the decision cache.", registers, collect() { this.set(cache.size); } });
+      new Gauge({ name: "verdict_decision_cache_bytes", help: "Estimated bytes kept in the decision cache (keys and answers).", registers, collect() { this.set(cache.bytes); } });
     }
     const tasks = sources.tasks;
     if (tasks) {

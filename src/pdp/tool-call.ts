@@ -142,8 +142,8 @@ export function evaluateToolCall(
   }
   request.context = { input: checked.input, session: request.context.session };
   request.entities = identityEntities(ps.entities, requestUids(q), identity);
-  const answer = authorizeToolCall(ps, checked.tool, request);
-  const approvable = approvableDeny(ps, checked.tool, request, answer, (engine, tool, r) => authorizeToolCall(ps, tool, r, engine));
+  const answer = authorizeToolCall(ps, checked.tool, request, { cacheable: true });
+  const approvable = approvableDeny(ps, checked.tool, request, answer, (engine, tool, r) => authorizeToolCall(ps, tool, r, { engine, cacheable: true }));
   return {
     ...base,
     decision: answer.decision,
@@ -162,12 +162,21 @@ export function evaluateToolCall(
  * record older than task memory) is given {@link EMPTY_HISTORY}, the value of a first call,
  * which the schema requires.
  * @param request built by Verdict: `context.input` converted by `checkToolCall` for `tool`
- * @param engine the set's engine (default), or its lifted engine (`./approvable.ts`)
+ * @param options.cacheable whether the engine's decision cache may answer (`AuthorizeOptions.cacheable`):
+ *   true only for a request whose `context.session` Verdict has just built (tools/call), not for
+ *   a recorded one (replay), whose session an older Verdict wrote
+ * @param options.engine the set's engine (default), or its lifted engine (`./approvable.ts`)
  */
-export function authorizeToolCall(ps: PolicySet, tool: PinnedTool, request: CedarRequest, engine: PreparedEngine = ps.engine): EngineDecision {
+export function authorizeToolCall(
+  ps: PolicySet,
+  tool: PinnedTool,
+  request: CedarRequest,
+  options: { cacheable?: boolean; engine?: PreparedEngine } = {},
+): EngineDecision {
+  const engine = options.engine ?? ps.engine;
   const reads = engine.attributesRead(request.action);
   const full = engineRequest(request);
-  return engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, full, reads) : full);
+  return engine.authorize(reads ? leanToolCallRequest(ps.schema, tool.inputType, full, reads) : full, { cacheable: options.cacheable ?? false });
 }
 
 /**

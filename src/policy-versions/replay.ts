@@ -213,7 +213,7 @@ function replayOne(ps: PolicySet, row: Row, memo?: AnswerMemo, drift?: DriftLook
       // An allow that used an approval of the exact call: the candidate allows it too when its
       // deny is one an approval lifts (the approval was given; replay does not ask again).
       if (byApproval && answer.decision === "deny") {
-        const approvable = approvableDeny(ps, checked.tool, request, answer, (engine, tool, r) => authorizeToolCall(ps, tool, r, engine));
+        const approvable = approvableDeny(ps, checked.tool, request, answer, (engine, tool, r) => authorizeToolCall(ps, tool, r, { engine }));
         if (approvable) return { decision: "allow", reasons: approvable.allowedBy, errors: [] };
       }
     }

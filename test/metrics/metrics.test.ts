@@ -293,6 +293,7 @@ describe("the dashboard and the docs name only series Verdict exports", () => {
       pool: { totalCount: 0, idleCount: 0, waitingCount: 0 },
       drift: { lookup: () => undefined },
       history: { stats: { reads: 0, failures: 0, stale: 0 } },
+      decisionCache: { stats: { hits: 0, misses: 0, errors: 0 }, size: 0, bytes: 0 },
       tasks: { stats: { lookups: 0, failures: 0, ended: 0 } },
       approvals: { stats: { requested: 0, approved: 0, denied: 0, used: 0 } },
       webhook: { stats: { sent: 0, failed: 0, dropped: 0 } },

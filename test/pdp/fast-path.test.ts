@@ -3,18 +3,24 @@
  * must decide exactly as the plain path (the whole policy set and schema): same decision, same
  * reasons, same errors, on thousands of generated requests, including forbids, policies that
  * error at evaluation, template links, tool groups (declared in `groups.json` and derived from
- * annotations), invalid requests and actions that have no route.
+ * annotations), invalid requests and actions that have no route. The exact decision cache
+ * (`src/cedar/decision-cache.ts`) must answer as the uncached engine: on the generated tool
+ * calls at other times and for verified identities, after a new version is activated on the
+ * same cache, and when the entities change under the same engine.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generateWorkload, SERVERS, writeWorkload, type Workload } from "../../tools/bench/workload.js";
+import { DecisionCache } from "../../src/cedar/decision-cache.js";
 import { PreparedEngine } from "../../src/cedar/engine.js";
-import type { CedarRequest, EngineDecision } from "../../src/cedar/types.js";
+import type { CedarRequest, EngineDecision, Entity } from "../../src/cedar/types.js";
 import { ENGINE_REASONS, REASONS } from "../../src/contract/reasons.js";
-import { engineRequest, evaluateToolCall } from "../../src/pdp/tool-call.js";
+import type { ResolvedIdentity } from "../../src/identity/resolve.js";
+import { engineRequest, evaluateToolCall, type ToolCallQuestion } from "../../src/pdp/tool-call.js";
 import { loadPolicySet } from "../../src/policy/build.js";
+import { EntityStore } from "../../src/policy/entity-store.js";
 import type { PolicySet } from "../../src/policy/policy-set.js";
 import { ROOT } from "../helpers/app.js";
 
@@ -208,4 +214,101 @@ describe("fast path equals plain path", () => {
     expect(second).toEqual(first);
     expect(first).toEqual(answers(plain, sample));
   });
+});
+
+describe("the decision cache answers as the uncached engine", () => {
+  // One cache for every engine below, as a server shares one between the versions it activates.
+  const cache = new DecisionCache({ maxEntries: 1_000_000, maxBytes: 1024 * 2 ** 20 });
+  const later = new Date("2026-03-04T10:00:01Z");
+  const night = new Date("2026-03-07T23:30:00Z");
+  /** A token-verified identity: the agent with an extra group, the user with one. */
+  const verified = (q: ToolCallQuestion): ResolvedIdentity => ({
+    agent: { id: q.agent, verified: true, groups: ["analytics-agents"] },
+    user: q.user === undefined ? null : { id: q.user, verified: true, groups: ["contractors"] },
+    delegation: [],
+    failure: null,
+  });
+  const answer = (e: { decision: string; reasons: string[]; errors: unknown[]; message: string }) => JSON.stringify([e.decision, e.reasons, e.errors, e.message]);
+
+  /**
+   * Every question of `questions` at each time and identity, on `cached` and on `reference`.
+   * @returns the mismatches (first few) and each cached answer, in order
+   */
+  function compare(cached: PolicySet, reference: PolicySet, questions: ToolCallQuestion[], times: Date[], identities: boolean[]) {
+    const mismatches: Array<{ q: ToolCallQuestion; cached: string; uncached: string }> = [];
+    const answers: string[] = [];
+    for (const t of times) {
+      for (const id of identities) {
+        for (const q of questions) {
+          const a = answer(evaluateToolCall(cached, q, t, id ? verified(q) : undefined));
+          const b = answer(evaluateToolCall(reference, q, t, id ? verified(q) : undefined));
+          if (a !== b && mismatches.length < 3) mismatches.push({ q, cached: a, uncached: b });
+          answers.push(a);
+        }
+      }
+    }
+    return { mismatches, answers };
+  }
+
+  let cachedSet: PolicySet;
+  let referenceSet: PolicySet;
+  let sample: ToolCallQuestion[];
+  let firstAnswers: string[];
+
+  beforeAll(() => {
+    const engine = new PreparedEngine(ps.schema, { ...ps.engine.set, links: fast.set.links });
+    engine.useDecisionCache(cache);
+    cachedSet = { ...ps, engine };
+    referenceSet = { ...ps, engine: fast };
+    sample = w.questions.slice(0, 600);
+  });
+
+  it("on generated tool calls, at other times of day and for verified identities", () => {
+    // `now` twice: the second pass is answered from the cache. The workload's grants read
+    // `requestTime` on every tool, so another second is another key; the hour and the weekday
+    // are read by none.
+    const { mismatches, answers } = compare(cachedSet, referenceSet, sample, [now, now, later, night], [false, true]);
+    expect(mismatches).toEqual([]);
+    firstAnswers = answers.slice(0, sample.length);
+    expect(cache.stats.hits).toBeGreaterThan(2 * sample.length);
+    expect(cache.stats.misses).toBeGreaterThan(sample.length);
+    expect(cache.stats.errors).toBe(0);
+    // the comparison covered allows, denies, forbids and errors
+    expect(new Set(answers.map((a) => JSON.parse(a)[0])).size).toBe(2);
+    expect(answers.some((a) => a.includes("forbid-"))).toBe(true);
+  }, 600_000);
+
+  it("after a new version is activated on the same cache", () => {
+    const dir2 = join(dir, "v2");
+    const { policyDir, schemaDir } = writeWorkload(w, dir2, join(ROOT, "schema", "mcp.cedarschema"));
+    copyFileSync(join(dir, "schema", "groups.json"), join(schemaDir, "groups.json"));
+    writeFileSync(join(policyDir, "extra.cedar"), EXTRA + `\n@id("v2-no-reads-on-tasks")\nforbid (principal, action in Mcp::Action::"read-only", resource) when { context.session has task };\n`);
+    const v2 = loadPolicySet(policyDir, schemaDir);
+    v2.engine.useDecisionCache(cache);
+    const reference = { ...v2, engine: new PreparedEngine(v2.schema, v2.engine.set) };
+    const hits = cache.stats.hits;
+    const { mismatches, answers } = compare(v2, reference, sample, [now], [false]);
+    expect(mismatches).toEqual([]);
+    // v2 answers differently from v1 on some of the questions v1 has answers kept for
+    expect(answers.filter((a, i) => a !== firstAnswers[i]).length).toBeGreaterThan(20);
+    // and still caches for itself: asked again later the same second, v2 answers from the cache
+    expect(compare(v2, reference, sample.slice(0, 50), [now], [false]).mismatches).toEqual([]);
+    expect(cache.stats.hits - hits).toBeGreaterThanOrEqual(50);
+  }, 600_000);
+
+  it("when the entities change under the same engine", () => {
+    // Every agent moves to the next agent group, and every user to the next user group.
+    const moved = (e: Entity): Entity => ({
+      ...e,
+      parents: e.parents.map((p) => {
+        const ring = p.type === "Mcp::AgentGroup" ? ["sre-agents", "coding-agents", "analytics-agents", "support-agents", "platform-agents"] : p.type === "Mcp::Group" ? ["sre", "developers", "data", "support", "platform", "security", "admins", "contractors"] : null;
+        const at = ring ? ring.indexOf(p.id) : -1;
+        return at < 0 ? p : { ...p, id: ring![(at + 1) % ring!.length]! };
+      }),
+    });
+    const entities = new EntityStore(ps.entities.all().map(moved));
+    const { mismatches, answers } = compare({ ...cachedSet, entities }, { ...referenceSet, entities }, sample, [now], [false]);
+    expect(mismatches).toEqual([]);
+    expect(answers.filter((a, i) => a !== firstAnswers[i]).length).toBeGreaterThan(50);
+  }, 600_000);
 });

@@ -1,22 +1,33 @@
 /**
- * `npm run bench`: Verdict over HTTP against its peers, on one generated workload, in one run.
- *
- * 1. Verdict (`src/index.ts`, `VERDICT_WORKERS` processes) against a fresh Postgres database,
- *    every decision recorded by the group-committed decision log before it is answered;
- * 2. a bare hono endpoint parsing the same bodies (the HTTP ceiling on this machine);
- * 3. Cerbos 0.55 with the same rules and its audit log on.
- * Each is driven by autocannon (in this process: the load generator shares the machine) at each
- * connection count; the figures, their ratios and the machine's load go to `tools/bench/results/`.
+ * `npm run bench`: Verdict over HTTP against its peers, on two workloads over the same generated
+ * rules (`./workload.ts`), in one run:
+ * - `task-shaped`: 200 tasks under way at once, each one agent acting for one user on one
+ *   server, 20 calls a task (12 reads over 4 paths, so each read asked three times; 6 writes
+ *   with distinct contents over 2 paths; 2 calls policies deny), interleaved;
+ * - `all-distinct`: no two requests alike for the engine (agent, user, server and tool differ).
+ * For each workload:
+ * 1. Verdict (`src/index.ts`, `VERDICT_WORKERS` processes, the decision cache as configured by
+ *    `--decision-cache`) against a fresh Postgres database, every decision recorded by the
+ *    group-committed decision log before it is answered; the cache's hits and misses of each
+ *    measured run are read from `/metrics`;
+ * 2. Cerbos 0.55 with the same rules and its audit log on, after the same agreement check (both
+ *    asked the workload's first 200 questions).
+ * And once, a bare hono endpoint parsing the task-shaped bodies (the HTTP ceiling on this machine).
+ * Each server is sent every body at most once, in order, across its warm-up and runs (a run that
+ * needs more says so: `wrapped`), so a cache sees exactly the workload's own repeats. Each is
+ * driven by autocannon (in this process: the load generator shares the machine) at each
+ * connection count; the figures, their ratios and the machine's load go to
+ * `tools/bench/results/` as `{"workloads": [{"name", "ratios", "verdict", "cerbos", "agreement"}, ...]}`.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
 import pg from "pg";
 import { cerbosBinary, CERBOS_VERSION, writeCerbosConfig } from "./cerbos.js";
 import { freePort, load1, machine, ROOT, startChild, stopChild, waitFor, writeResult } from "./support.js";
-import { cerbosRequest, generateWorkload, writeWorkload, type Question, type Workload } from "./workload.js";
+import { cerbosRequest, generateWorkload, taskShapedQuestions, writeWorkload, type Question, type Workload } from "./workload.js";
 
 /** Options of the HTTP benchmark. */
 export interface HttpBenchOptions {
@@ -30,7 +41,15 @@ export interface HttpBenchOptions {
   cerbos: boolean;
   /** Extra policies on top of the workload's (e.g. 10,000 to measure memory under load). */
   extraPolicies: number;
+  /** Verdict's decision cache settings to measure, each in turn (`VERDICT_DECISION_CACHE`; default `["on"]`). */
+  decisionCache?: Array<"on" | "off">;
+  /** The workloads to run (default both). */
+  workloads?: WorkloadName[];
 }
+
+/** The HTTP benchmark's workloads. */
+export type WorkloadName = "task-shaped" | "all-distinct";
+export const WORKLOADS: readonly WorkloadName[] = ["task-shaped", "all-distinct"];
 
 /** One autocannon run. */
 export interface RunFigures {
@@ -48,12 +67,22 @@ export interface RunFigures {
   non2xx: number;
   errors: number;
   load1: number;
+  /** Bodies sent in this run, and whether the run went past the last body (then bodies repeat). */
+  sent: number;
+  wrapped: boolean;
+  /** Verdict's decision cache during the run (from `/metrics`), when measured. */
+  cache?: { hits: number; misses: number; errors: number; hitRate: number | null };
+}
+
+/** Where the next body of a server's runs is taken from: each body is sent once, in order. */
+export interface BodyCursor {
+  next: number;
 }
 
 const ADMIN_KEY = "bench-admin-key-0123456789";
 
-async function drive(url: string, bodies: string[], connections: number, duration: number, headers: Record<string, string> = {}, pid?: number): Promise<RunFigures> {
-  let i = 0;
+async function drive(url: string, bodies: string[], connections: number, duration: number, headers: Record<string, string>, pid: number | undefined, cursor: BodyCursor): Promise<RunFigures> {
+  const first = cursor.next;
   const before = load1();
   const cpuBefore = pid ? cpuMs(pid) : 0;
   const r = await autocannon({
@@ -62,7 +91,7 @@ async function drive(url: string, bodies: string[], connections: number, duratio
     duration,
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
-    requests: [{ method: "POST", setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] }) }],
+    requests: [{ method: "POST", setupRequest: (req) => ({ ...req, body: bodies[cursor.next++ % bodies.length] }) }],
   });
   const ok = r["2xx"];
   return {
@@ -75,6 +104,8 @@ async function drive(url: string, bodies: string[], connections: number, duratio
     non2xx: r.non2xx,
     errors: r.errors + r.timeouts,
     load1: Math.max(before, load1()),
+    sent: cursor.next - first,
+    wrapped: cursor.next > bodies.length,
   };
 }
 
@@ -114,18 +145,51 @@ function rssSampler(pid: number): { stop(): number } {
   };
 }
 
-async function runAll(name: string, url: string, bodies: string[], opts: HttpBenchOptions, pid: number, headers?: Record<string, string>): Promise<RunFigures[]> {
-  await drive(url, bodies, 10, Math.min(3, opts.duration), headers); // warm-up (JIT, pools)
+/** Counters of Verdict's decision cache, read from its `/metrics`. */
+type CacheCounters = { hits: number; misses: number; errors: number };
+
+async function runAll(
+  name: string,
+  url: string,
+  bodies: string[],
+  opts: HttpBenchOptions,
+  pid: number,
+  headers: Record<string, string> = {},
+  cursor: BodyCursor = { next: 0 },
+  probe?: () => Promise<CacheCounters | null>,
+): Promise<RunFigures[]> {
+  await drive(url, bodies, 10, Math.min(3, opts.duration), headers, undefined, cursor); // warm-up (JIT, pools)
   const out: RunFigures[] = [];
   for (const c of opts.connections) {
-    const f = await drive(url, bodies, c, opts.duration, headers, pid);
+    const before = await probe?.();
+    const f = await drive(url, bodies, c, opts.duration, headers, pid, cursor);
+    const after = await probe?.();
+    if (before && after) {
+      const hits = after.hits - before.hits;
+      const misses = after.misses - before.misses;
+      f.cache = { hits, misses, errors: after.errors - before.errors, hitRate: hits + misses ? Number((hits / (hits + misses)).toFixed(3)) : null };
+    }
     console.log(
       `  ${name.padEnd(8)} ${String(c).padStart(3)} conn: ${String(f.perSecond).padStart(6)}/s  p50 ${f.p50Ms} ms  p99 ${f.p99Ms} ms  ` +
-        `server CPU ${f.cpuUsPerAnswer} µs/answer  non2xx ${f.non2xx}  errors ${f.errors}  load ${f.load1}`,
+        `server CPU ${f.cpuUsPerAnswer} µs/answer  non2xx ${f.non2xx}  errors ${f.errors}  load ${f.load1}` +
+        (f.cache ? `  cache hit rate ${f.cache.hitRate}` : "") +
+        (f.wrapped ? `  (went past the last body: bodies repeated)` : ""),
     );
     out.push(f);
   }
   return out;
+}
+
+/** The decision cache's counters on `/metrics` of a Verdict at `base`; null when it exports none (the cache is off). */
+async function cacheCounters(base: string): Promise<CacheCounters | null> {
+  const text = await (await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text();
+  const read = (name: string) => {
+    const m = new RegExp(`^${name} (\\d+)`, "m").exec(text);
+    return m ? Number(m[1]) : null;
+  };
+  const hits = read("verdict_decision_cache_hits_total");
+  const misses = read("verdict_decision_cache_misses_total");
+  return hits === null || misses === null ? null : { hits, misses, errors: read("verdict_decision_cache_errors_total") ?? 0 };
 }
 
 async function verdictAnswers(url: string, questions: Question[]): Promise<string[]> {
@@ -148,6 +212,35 @@ async function cerbosAnswers(url: string, w: Workload, questions: Question[]): P
   return out;
 }
 
+/** One workload's questions, as the HTTP benchmark sends them. */
+interface BenchWorkload {
+  name: WorkloadName;
+  description: string;
+  questions: Question[];
+  /** Questions that repeat an earlier one exactly (the most an exact cache can answer). */
+  repeats: number;
+}
+
+/** The questions of each workload, enough that no run sends one twice at `opts`' duration. */
+function benchWorkloads(w: Workload, opts: HttpBenchOptions): BenchWorkload[] {
+  // Verdict answers at most ~2,500/s here: every body once across the warm-up (3 s) and the runs.
+  const calls = Math.max(20_000, Math.ceil((opts.duration * opts.connections.length + 3) * 2500) + AGREEMENT_SAMPLE);
+  const out: BenchWorkload[] = [];
+  for (const name of opts.workloads ?? WORKLOADS) {
+    if (name === "task-shaped") {
+      const t = taskShapedQuestions(w, { calls });
+      out.push({ name, description: "200 tasks at a time, 20 calls each: 12 reads over 4 paths (each read three times), 6 writes with distinct contents over 2 paths, 2 denied; interleaved", questions: t.questions, repeats: t.repeats });
+    } else {
+      const d = generateWorkload({ extraPolicies: opts.extraPolicies, distinct: true, questions: calls });
+      out.push({ name, description: "no two requests alike for the engine: agent, user (or none), server and tool all differ", questions: d.questions, repeats: 0 });
+    }
+  }
+  return out;
+}
+
+/** How many questions of each workload both servers are asked before measuring, to compare answers. */
+const AGREEMENT_SAMPLE = 200;
+
 /** Runs the HTTP benchmark, prints its figures and writes them to `tools/bench/results/`. */
 export async function httpBench(opts: HttpBenchOptions): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "verdict-bench-"));
@@ -161,71 +254,91 @@ export async function httpBench(opts: HttpBenchOptions): Promise<void> {
   try {
     const w = generateWorkload({ extraPolicies: opts.extraPolicies });
     const { policyDir, schemaDir, cerbosDir } = writeWorkload(w, dir, join(ROOT, "schema", "mcp.cedarschema"));
-    const bodies = w.questions.map((q) => JSON.stringify(q));
-    const avgBytes = Math.round(w.questions.reduce((s, q) => s + JSON.stringify(q.arguments).length, 0) / w.questions.length);
-    result.workload = { policies: w.policyCount, servers: Object.keys(w.catalogs).length, tools: Object.values(w.catalogs).reduce((s, c) => s + c.tools.length, 0), entities: w.entities.length, questions: bodies.length, avgArgumentBytes: avgBytes, avgBodyBytes: Math.round(bodies.reduce((s, b) => s + b.length, 0) / bodies.length) };
-    console.log(`workload: ${JSON.stringify(result.workload)}`);
+    result.rules = { policies: w.policyCount, servers: Object.keys(w.catalogs).length, tools: Object.values(w.catalogs).reduce((s, c) => s + c.tools.length, 0), entities: w.entities.length };
+    console.log(`rules: ${JSON.stringify(result.rules)}`);
     console.log(`machine: ${JSON.stringify(result.machine)}`);
-    const sample = w.questions.slice(0, 200);
-
-    // Verdict, once per worker count
-    const verdictRuns: Array<Record<string, unknown>> = [];
-    let verdictDecisions: string[] = [];
-    for (const workers of opts.workers) {
-      const measured = await measureVerdict({ dir, dbUrl, policyDir, schemaDir, bodies, sample, opts, workers });
-      verdictDecisions = measured.decisions;
-      verdictRuns.push(measured.figures);
-    }
-    const best = verdictRuns.reduce((a, b) => (topRate(b) > topRate(a) ? b : a));
-    result.verdict = { ...best, byWorkers: verdictRuns };
-
-    // bare hono
-    const honoPort = await freePort();
-    const hono = startChild(process.execPath, ["--import", "tsx", "tools/bench/bare-hono.ts"], { env: { PORT: String(honoPort) }, logFile: join(dir, "hono.log") });
-    try {
-      await waitFor(`http://127.0.0.1:${honoPort}/healthz`, hono);
-      result.hono = { runs: await runAll("hono", `http://127.0.0.1:${honoPort}/v1/mcp/tools/call`, bodies, opts, hono.pid!) };
-    } finally {
-      await stopChild(hono);
-    }
-
-    // Cerbos
+    let bin: string | null = null;
     if (opts.cerbos) {
-      let bin: string | null = null;
       try {
         bin = cerbosBinary();
       } catch (e) {
-        result.cerbos = { error: (e as Error).message };
         console.log(`  cerbos not measured: ${(e as Error).message}`);
+        result.cerbosError = (e as Error).message;
       }
+    }
+
+    const workloads: Array<Record<string, unknown>> = [];
+    result.workloads = workloads;
+    let honoBodies: string[] | null = null;
+    for (const wl of benchWorkloads(w, opts)) {
+      const bodies = wl.questions.map((q) => JSON.stringify(q));
+      honoBodies ??= bodies;
+      const sample = wl.questions.slice(0, AGREEMENT_SAMPLE);
+      const entry: Record<string, unknown> = {
+        name: wl.name,
+        description: wl.description,
+        questions: bodies.length,
+        repeats: wl.repeats,
+        avgBodyBytes: Math.round(bodies.reduce((s, b) => s + b.length, 0) / bodies.length),
+      };
+      workloads.push(entry);
+      console.log(`workload ${wl.name}: ${bodies.length} questions, ${wl.repeats} exact repeats (${((100 * wl.repeats) / bodies.length).toFixed(1)}%), ${entry.avgBodyBytes} bytes a body on average`);
+
+      // Verdict, once per worker count and cache setting
+      const verdictRuns: Array<Record<string, unknown>> = [];
+      let verdictDecisions: string[] = [];
+      for (const cache of opts.decisionCache ?? ["on"]) {
+        for (const workers of opts.workers) {
+          const measured = await measureVerdict({
+            dir, dbUrl, policyDir, schemaDir, bodies, sample, opts, workers,
+            env: { VERDICT_DECISION_CACHE: cache },
+            label: `verdict (cache ${cache})`,
+            // the agreement sample is not sent again: the runs start after it
+            cursor: { next: sample.length },
+          });
+          verdictDecisions = measured.decisions;
+          verdictRuns.push({ decisionCache: cache, ...measured.figures });
+        }
+      }
+      // The figures compared: the best with the cache as configured first (default on).
+      const first = opts.decisionCache?.[0] ?? "on";
+      const best = verdictRuns.filter((r) => r.decisionCache === first).reduce((a, b) => (topRate(b) > topRate(a) ? b : a));
+      entry.verdict = { ...best, byRun: verdictRuns };
+
       if (bin) {
         const [httpPort, grpcPort] = [await freePort(), await freePort()];
-        const config = writeCerbosConfig(dir, cerbosDir, httpPort, grpcPort);
-        const cerbos = startChild(bin, ["server", `--config=${config}`], { logFile: join(dir, "cerbos.log") });
+        mkdirSync(join(dir, wl.name), { recursive: true });
+        const config = writeCerbosConfig(join(dir, wl.name), cerbosDir, httpPort, grpcPort);
+        const cerbos = startChild(bin, ["server", `--config=${config}`], { logFile: join(dir, `cerbos-${wl.name}.log`) });
         try {
           const cbase = `http://127.0.0.1:${httpPort}`;
           await waitFor(`${cbase}/_cerbos/health`, cerbos);
           const cerbosDecisions = await cerbosAnswers(`${cbase}/api/check/resources`, w, sample);
           const disagreements = sample.map((q, i) => ({ q, verdict: verdictDecisions[i], cerbos: cerbosDecisions[i] })).filter((d) => d.verdict !== d.cerbos);
           const allows = verdictDecisions.filter((d) => d === "allow").length;
-          result.agreement = { sample: sample.length, agree: sample.length - disagreements.length, verdictAllows: allows, disagreements: disagreements.slice(0, 5) };
+          entry.agreement = { sample: sample.length, agree: sample.length - disagreements.length, verdictAllows: allows, disagreements: disagreements.slice(0, 5) };
           console.log(`  agreement on ${sample.length} questions: ${sample.length - disagreements.length} (Verdict allowed ${allows}, denied ${sample.length - allows})`);
-          const cbodies = w.questions.map((q, i) => JSON.stringify(cerbosRequest(w, q, `bench-${i}`)));
-          result.cerbos = { version: CERBOS_VERSION, auditLog: "file", runs: await runAll("cerbos", `${cbase}/api/check/resources`, cbodies, opts, cerbos.pid!) };
+          const cbodies = wl.questions.map((q, i) => JSON.stringify(cerbosRequest(w, q, `bench-${i}`)));
+          entry.cerbos = { version: CERBOS_VERSION, auditLog: "file", runs: await runAll("cerbos", `${cbase}/api/check/resources`, cbodies, opts, cerbos.pid!, {}, { next: sample.length }) };
         } finally {
           await stopChild(cerbos);
         }
       }
+      const top = Math.max(...opts.connections);
+      const at = (name: string) => ((entry[name] as { runs?: RunFigures[] } | undefined)?.runs ?? []).find((r) => r.connections === top);
+      entry.ratios = { connections: top, verdictOverCerbos: ratio(at("verdict")?.perSecond, at("cerbos")?.perSecond) };
+      console.log(`  ${wl.name} at ${top} connections: Verdict/Cerbos ${(entry.ratios as { verdictOverCerbos: number | null }).verdictOverCerbos ?? "n/a"}`);
     }
 
-    const at = (name: string, c: number) => ((result[name] as { runs?: RunFigures[] } | undefined)?.runs ?? []).find((r) => r.connections === c);
-    const top = Math.max(...opts.connections);
-    const ratios = {
-      verdictOverCerbos: ratio(at("verdict", top)?.perSecond, at("cerbos", top)?.perSecond),
-      verdictOverHono: ratio(at("verdict", top)?.perSecond, at("hono", top)?.perSecond),
-    };
-    result.ratios = { connections: top, ...ratios };
-    console.log(`ratios at ${top} connections: Verdict/Cerbos ${ratios.verdictOverCerbos ?? "n/a"}, Verdict/bare hono ${ratios.verdictOverHono ?? "n/a"}`);
+    // bare hono, once: the HTTP ceiling of this machine
+    const honoPort = await freePort();
+    const hono = startChild(process.execPath, ["--import", "tsx", "tools/bench/bare-hono.ts"], { env: { PORT: String(honoPort) }, logFile: join(dir, "hono.log") });
+    try {
+      await waitFor(`http://127.0.0.1:${honoPort}/healthz`, hono);
+      result.hono = { runs: await runAll("hono", `http://127.0.0.1:${honoPort}/v1/mcp/tools/call`, honoBodies ?? [], opts, hono.pid!) };
+    } finally {
+      await stopChild(hono);
+    }
     console.log(`results: ${writeResult("http", result)}`);
     rmSync(dir, { recursive: true, force: true });
   } catch (e) {
@@ -258,6 +371,8 @@ export interface VerdictSetup {
   headers?: Record<string, string>;
   /** The name printed before each run's figures (default `verdict`). */
   label?: string;
+  /** Where the runs take their first body (default: the first); the agreement sample is asked apart. */
+  cursor?: BodyCursor;
 }
 
 /** Starts Verdict with `workers` processes, asks the agreement sample, drives it, checks the record. */
@@ -289,7 +404,9 @@ export async function measureVerdict(s: VerdictSetup): Promise<{ decisions: stri
     const decisions = await verdictAnswers(`${base}/v1/mcp/tools/call`, s.sample);
     const rss = rssSampler(verdict.pid!);
     console.log(`  verdict with ${s.workers} worker(s):`);
-    const runs = await runAll(s.label ?? "verdict", `${base}/v1/mcp/tools/call`, s.bodies, s.opts, verdict.pid!, { authorization: `Bearer ${ADMIN_KEY}`, ...s.headers });
+    // The cache's counters are one process's: read only with one worker.
+    const probe = s.workers === 1 ? () => cacheCounters(base) : undefined;
+    const runs = await runAll(s.label ?? "verdict", `${base}/v1/mcp/tools/call`, s.bodies, s.opts, verdict.pid!, { authorization: `Bearer ${ADMIN_KEY}`, ...s.headers }, s.cursor, probe);
     const peakRssMiB = rss.stop();
     const failed = runs.filter((r) => r.errors > 0 || r.non2xx > 0);
     if (failed.length || verdict.exitCode !== null) {

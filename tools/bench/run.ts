@@ -1,7 +1,8 @@
 /**
  * The benchmark's entry point.
  *
- *   npm run bench                      HTTP: Verdict (Postgres, every decision recorded) vs bare hono vs Cerbos
+ *   npm run bench                      HTTP, two workloads (task-shaped, all-distinct): Verdict (Postgres,
+ *                                      every decision recorded) vs Cerbos, and bare hono once
  *   npm run bench -- --engine          in-process decision cost, its growth with policies and entities, memory
  *   npm run bench:engine               the same
  *   npm run bench -- --rollout         how fast an activation reaches another replica (Postgres)
@@ -11,13 +12,15 @@
  *
  * Options: --duration <s> (per autocannon run, default 10), --connections 1,50,
  * --workers 1,auto (Verdict process counts to measure, each in turn; the best is compared), --no-cerbos, --policies <n> (extra
- * policies for the HTTP run), --database <postgres URL> (default postgres://postgres@127.0.0.1:5432/postgres).
+ * policies for the HTTP run), --database <postgres URL> (default postgres://postgres@127.0.0.1:5432/postgres),
+ * --decision-cache on,off (Verdict's VERDICT_DECISION_CACHE settings to measure in turn; default on),
+ * --workload task-shaped,all-distinct (default both).
  */
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
 import { engineBench } from "./engine.js";
 import { historyBench } from "./history.js";
-import { httpBench } from "./http.js";
+import { httpBench, WORKLOADS, type WorkloadName } from "./http.js";
 import { rolloutBench } from "./rollout.js";
 import { tracingBench } from "./tracing.js";
 import { stopAllChildren } from "./support.js";
@@ -34,6 +37,8 @@ const { values } = parseArgs({
     workers: { type: "string", default: "1,auto" },
     "no-cerbos": { type: "boolean", default: false },
     policies: { type: "string", default: "0" },
+    "decision-cache": { type: "string", default: "on" },
+    workload: { type: "string", default: WORKLOADS.join(",") },
     database: { type: "string", default: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres" },
   },
 });
@@ -53,6 +58,14 @@ try {
       databaseUrl: values.database,
       cerbos: !values["no-cerbos"],
       extraPolicies: Number(values.policies),
+      decisionCache: values["decision-cache"].split(",").map((v) => {
+        if (v !== "on" && v !== "off") throw new Error(`--decision-cache: expected on and/or off, got ${v}`);
+        return v;
+      }),
+      workloads: values.workload.split(",").map((v) => {
+        if (!WORKLOADS.includes(v as WorkloadName)) throw new Error(`--workload: expected ${WORKLOADS.join(" and/or ")}, got ${v}`);
+        return v as WorkloadName;
+      }),
     };
     await (values.tracing ? tracingBench(options) : values.history ? historyBench(options) : httpBench(options));
   }

@@ -5,6 +5,10 @@
  * written as Cerbos policies (resource policies per server, derived roles for user groups), so
  * both engines answer the same questions. Everything is drawn from a seeded generator, so a run
  * is reproducible.
+ *
+ * Two streams of questions over the same rules: {@link generateWorkload}'s own (`distinct: true`
+ * makes no two alike: the `all-distinct` workload of `npm run bench`), and
+ * {@link taskShapedQuestions}, calls as agents working on tasks make them (`task-shaped`).
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,6 +26,11 @@ export interface WorkloadOptions {
   extraUsers?: number;
   /** How many questions to generate. */
   questions?: number;
+  /**
+   * No two questions with the same agent, user (or none), server and tool, so no two requests
+   * are alike for the engine (its principal, action and entity slice differ). Default false.
+   */
+  distinct?: boolean;
 }
 
 /** A generated workload: Verdict's sources and the matching Cerbos policies. */
@@ -101,6 +110,13 @@ function inputSchema(kind: Kind): Record<string, unknown> {
   }
 }
 
+// Who owns what: each server has an owning user group and two agent groups that may read it.
+const owner = (s: number) => USER_GROUPS[s % 6]!;
+const readers = (s: number) => [AGENT_GROUPS[s % 5]!, AGENT_GROUPS[(s + 2) % 5]!];
+const writer = (s: number) => AGENT_GROUPS[(s + 1) % 5]!;
+/** The agent of the tasks on server `s` (task-shaped workload): in a group that reads it and in the one that writes it. */
+const taskAgent = (s: number) => `task-agent-${s}`;
+
 const toolName = (kind: Kind, i: number) => `${kind}_${NOUNS[i % NOUNS.length]}${kind === "list" || kind === "search" || kind === "export" ? "s" : ""}`;
 const action = (server: string, tool: string) => `Mcp::Action::${JSON.stringify(`${server}/${tool}`)}`;
 const quoteList = (items: string[]) => items.map((s) => JSON.stringify(s)).join(", ");
@@ -135,11 +151,6 @@ export function generateWorkload(opts: WorkloadOptions = {}): Workload {
   });
   const actionsOf = (kinds: Kind[], servers = SERVERS) => servers.flatMap((s) => kinds.map((k) => action(s, toolsOf.get(s)!.get(k)!)));
 
-  // Who owns what: each server has an owning user group and two agent groups that may read it.
-  const owner = (s: number) => USER_GROUPS[s % 6]!;
-  const readers = (s: number) => [AGENT_GROUPS[s % 5]!, AGENT_GROUPS[(s + 2) % 5]!];
-  const writer = (s: number) => AGENT_GROUPS[(s + 1) % 5]!;
-
   const agentGroups = new Map<string, string[]>();
   const userGroups = new Map<string, string[]>();
   const entities: Workload["entities"] = [];
@@ -154,6 +165,13 @@ export function generateWorkload(opts: WorkloadOptions = {}): Workload {
       parents: groups.map((id) => ({ type: "Mcp::AgentGroup", id })),
     });
   }
+  // One task agent per server (no draw from the generator, so the other entities and the
+  // questions are those of a workload without them).
+  SERVERS.forEach((_, s) => {
+    const groups = [readers(s)[0]!, writer(s)];
+    agentGroups.set(taskAgent(s), groups);
+    entities.push({ uid: { type: "Mcp::Agent", id: taskAgent(s) }, attrs: { displayName: `Task agent ${s}`, owner: owner(s), environment: "production" }, parents: groups.map((id) => ({ type: "Mcp::AgentGroup", id })) });
+  });
   const users = 120 + (opts.extraUsers ?? 0);
   for (let i = 0; i < users; i++) {
     const groups = [USER_GROUPS[i % 8]!];
@@ -302,7 +320,9 @@ ${rules.join("\n")}
   // Questions: mostly ordinary work, with the mistakes and probes a guardrail exists for.
   const questions: Question[] = [];
   const n = opts.questions ?? 2000;
-  for (let i = 0; i < n; i++) {
+  const seen = new Set<string>();
+  for (let i = 0; questions.length < n; i++) {
+    if (i > 100 * n) throw new Error(`cannot draw ${n} distinct questions`);
     const s = Math.floor(rand() * SERVERS.length);
     const server = SERVERS[s]!;
     const kind = pick(KINDS);
@@ -316,10 +336,85 @@ ${rules.join("\n")}
     const q: Question = { agent: `agent-${agentIndex}`, server, tool, arguments: argumentsFor(kind, path, rand, sentence) };
     if (withUser) q.user = `user-${userIndex}`;
     if (rand() < 0.8) q.task = rand() < 0.5 ? { id: `INC-${1000 + i}`, kind: pick(TASK_KINDS) } : { id: `T-${i}` };
+    if (opts.distinct) {
+      const key = JSON.stringify([q.agent, q.user ?? null, q.server, q.tool]);
+      if (seen.has(key)) continue;
+      seen.add(key);
+    }
     questions.push(q);
   }
 
   return { catalogs, policies: { "workload.cedar": cedarPolicies.join("\n\n") + "\n" }, entities, questions, cerbos, agentGroups, userGroups, policyCount: cedarPolicies.length };
+}
+
+/** Options of {@link taskShapedQuestions}. */
+export interface TaskShapedOptions {
+  seed?: number;
+  /** Tasks under way at once (default 200): when one ends, a new one starts. */
+  concurrent?: number;
+  /** How many calls in all (default 60,000): enough that a benchmark run never sends one twice. */
+  calls?: number;
+}
+
+/**
+ * Tool calls as agents working on tasks make them: `concurrent` tasks under way at once, each
+ * one agent acting for one user on one server, 20 calls a task: 12 reads over 4 distinct paths
+ * (each read asked three times with the same arguments), 6 writes with distinct contents over
+ * 2 paths, and 2 calls that policies deny (a path traversal, a write carrying a private key).
+ * Each task's calls come in a shuffled order, and the tasks' calls are interleaved at random,
+ * as concurrent agents' would be; when a task ends, a new one starts with fresh ids, paths and
+ * contents, so no call repeats another task's. The agent is the server's task agent (in a group
+ * that reads it and the one that writes it), the user one of the server's owning group who is
+ * not a contractor; so the 18 reads and writes are allowed by the same rules in Cedar and Cerbos.
+ * @returns the calls in the order they are to be sent, and how many of them repeat an earlier
+ *   call exactly (8 of every 20: the upper bound of an exact cache's hit rate)
+ */
+export function taskShapedQuestions(w: Workload, opts: TaskShapedOptions = {}): { questions: Question[]; repeats: number } {
+  const rand = rng(opts.seed ?? 4242);
+  const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+  const words = "the deploy failed after the migration ran twice so we rolled back and paged the on call engineer who found a lock held by the nightly export job".split(" ");
+  const sentence = (n: number) => Array.from({ length: n }, () => pick(words)).join(" ");
+  const toolOf = (server: string, kind: Kind) => w.catalogs[server]!.tools.find((t) => t.name.startsWith(`${kind}_`))!.name;
+  const ownersOf = SERVERS.map((_, s) => [...w.userGroups].filter(([, g]) => g[0] === owner(s) && !g.includes("contractors")).map(([u]) => u));
+  let started = 0;
+  const newTask = (): Question[] => {
+    const n = started++;
+    const s = Math.floor(rand() * SERVERS.length);
+    const server = SERVERS[s]!;
+    const base = { agent: taskAgent(s), user: pick(ownersOf[s]!), server, task: { id: `TASK-${n}`, kind: pick(TASK_KINDS) } };
+    const dir = `/${server}/work/task-${n}`;
+    const calls: Question[] = [];
+    for (let p = 0; p < 4; p++) {
+      const path = `${dir}/notes-${p}.md`;
+      const read: Question = { ...base, tool: toolOf(server, p % 2 ? "get" : "read"), arguments: { path, paths: [`${dir}/sections/part-${p}.md`], ref: "refs/heads/main", maxBytes: 65536 } };
+      for (let r = 0; r < 3; r++) calls.push(read);
+    }
+    for (let k = 0; k < 6; k++) {
+      calls.push({ ...base, tool: toolOf(server, k % 2 ? "update" : "create"), arguments: { path: `${dir}/out-${k % 2}.md`, content: `${sentence(150)} (${n}-${k})`, message: sentence(12), tags: ["task"], options: { overwrite: true, dryRun: false } } });
+    }
+    calls.push({ ...base, tool: toolOf(server, "read"), arguments: { path: `${dir}/../../etc/passwd`, paths: [], ref: "refs/heads/main", maxBytes: 65536 } });
+    calls.push({ ...base, tool: toolOf(server, "create"), arguments: { path: `${dir}/key.pem`, content: `-----BEGIN PRIVATE KEY-----\n${sentence(40)} (${n})`, message: "add key", tags: [], options: { overwrite: false, dryRun: false } } });
+    for (let i = calls.length - 1; i > 0; i--) {
+      const j = Math.floor(rand() * (i + 1));
+      [calls[i], calls[j]] = [calls[j]!, calls[i]!];
+    }
+    return calls;
+  };
+  const total = opts.calls ?? 60_000;
+  const running = Array.from({ length: opts.concurrent ?? 200 }, newTask);
+  const questions: Question[] = [];
+  const sent = new Set<string>();
+  let repeats = 0;
+  while (questions.length < total) {
+    const at = Math.floor(rand() * running.length);
+    const q = running[at]!.shift()!;
+    if (running[at]!.length === 0) running[at] = newTask();
+    const text = JSON.stringify(q);
+    if (sent.has(text)) repeats++;
+    else sent.add(text);
+    questions.push(q);
+  }
+  return { questions, repeats };
 }
 
 function pickAgentOf(rand: () => number, group: string): number {
