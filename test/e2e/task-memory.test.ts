@@ -16,7 +16,13 @@ import { ROOT, TEST_ADMIN_KEY } from "../helpers/app.js";
 import { createPostgresDatabase, LOCAL_POSTGRES } from "../helpers/db.js";
 import { CALLS, writeHistorySet } from "../helpers/history-set.js";
 
-const set = writeHistorySet();
+/** The issue's cap: the fourth delete in an hour by one agent is denied (any task, either replica). */
+const THREE_DELETES = `@id("at-most-3-entity-deletes-an-hour")
+forbid (principal, action == Mcp::Action::"memory/delete_entities", resource)
+when { context.session.history.agentToolCallsLastHour >= 3 };
+`;
+const set = writeHistorySet({ "three-deletes.cedar": THREE_DELETES });
+const DELETE_ENTITIES = { server: "memory", tool: "delete_entities", arguments: { entityNames: ["old"] } };
 const replicas: Array<{ url: string; child: ChildProcess; output: () => string }> = [];
 let dropDb: (() => Promise<void>) | undefined;
 let dbUrl = "";
@@ -130,6 +136,15 @@ describe("two replicas on one Postgres", () => {
     expect(other.decision).toBe("allow");
     expect(await historyOf(0, other.decisionId)).toMatchObject({ agentToolCallsLastHour: 0 });
   }, 120_000);
+
+  it("the fourth delete in an hour by one agent is denied, on either replica; another agent may still delete", async () => {
+    for (let i = 0; i < 3; i++) expect((await call(i % 2, { agent: "code-assistant", ...DELETE_ENTITIES, task: { id: `E-${i}` } })).decision, `delete ${i + 1}`).toBe("allow");
+    const fourth = await call(1, { agent: "code-assistant", ...DELETE_ENTITIES });
+    expect(fourth).toMatchObject({ decision: "deny", reasons: ["at-most-3-entity-deletes-an-hour"] });
+    expect(await historyOf(1, fourth.decisionId)).toMatchObject({ agentToolCallsLastHour: 3 });
+    expect((await call(0, { agent: "code-assistant", ...DELETE_ENTITIES, task: { id: "E-9" } })).decision).toBe("deny");
+    expect((await call(0, { agent: "incident-bot", ...DELETE_ENTITIES })).decision).toBe("allow");
+  }, 60_000);
 
   it("no history is read for a call no applicable policy reads it for, and none is recorded", async () => {
     const before = [await historyReads(0), await historyReads(1)];
