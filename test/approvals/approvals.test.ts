@@ -13,7 +13,9 @@ import { loadPolicySet } from "../../src/policy/build.js";
 import { replay } from "../../src/policy-versions/replay.js";
 import { createTestApp, ROOT, type TestApp } from "../helpers/app.js";
 import { BIG_REFUND, NO_REPORT_BOT_REFUNDS, PAYMENTS_CATALOG, REFUND_APPROVAL, writeApprovalSet } from "../helpers/approval-set.js";
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { createTestIssuer } from "../helpers/issuer.js";
 import { join } from "node:path";
 
 const set = writeApprovalSet();
@@ -174,6 +176,33 @@ describe("approvers", () => {
     expect(await ok.json()).toMatchObject({ role: "approver", user: "carol" });
     expect((await t.request("/v1/keys", { body: { name: "nobody", role: "approver" } })).status).toBe(400);
     expect((await t.request("/v1/keys", { body: { name: "pep-with-user", role: "pep", user: "carol" } })).status).toBe(400);
+  });
+});
+
+describe("an approver proven by a user token", () => {
+  it("decides with a key that names no person and their verified user token; a token of a user outside the group, or a refused one, does not", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "verdict-approver-idp-"));
+    const idp = await createTestIssuer("https://idp.approvals.test", { file: join(dir, "jwks.json") });
+    const app = await createTestApp({
+      policySet: ps,
+      issuers: [{ issuer: idp.issuer, jwksFile: join(dir, "jwks.json"), audience: "verdict", kind: "user", idClaim: "sub", groupsClaim: "groups", clockToleranceSeconds: 0 }],
+    });
+    try {
+      const res = await app.request("/v1/mcp/tools/call", { body: { ...BIG_REFUND, task: { id: "TOKEN-1" } }, key: app.keys.pep });
+      const asked = approvalOf((await res.json()) as Answer);
+      const token = (sub: string) => idp.sign({ sub, aud: "verdict" });
+      const approve = async (headers: Record<string, string>) =>
+        app.request(`/v1/approvals/${asked.id}/approve`, { method: "POST", key: app.keys.admin, headers });
+      // bob is no release manager; a token signed by nobody trusted is refused
+      expect((await approve({ "X-Verdict-User-Token": await token("bob") })).status).toBe(403);
+      expect((await approve({ "X-Verdict-User-Token": "not.a.token" })).status).toBe(401);
+      const ok = await approve({ "X-Verdict-User-Token": await token("erin") });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toMatchObject({ status: "approved", decidedBy: "erin" });
+    } finally {
+      await app.close();
+      await idp.close();
+    }
   });
 });
 
