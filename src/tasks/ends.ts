@@ -17,7 +17,7 @@
  * - **Fail closed.** A lookup the database cannot answer throws; the decision is then not made
  *   (503), never allowed.
  */
-import { eq } from "drizzle-orm";
+import { eq, inArray } from "drizzle-orm";
 import { LRUCache } from "lru-cache";
 import { v7 as uuidv7 } from "uuid";
 import { canonicalSha256 } from "../contract/canonical.js";
@@ -39,9 +39,12 @@ export const NOT_ENDED_TTL_MS = TASK_END_PROPAGATION_MS / 2;
 /** How many task ids a replica keeps an answer for, each way (an evicted one is looked up again). */
 export const TASK_CACHE_ENTRIES = 100_000;
 
+/** The most task ids one lookup statement asks about. */
+export const TASK_BATCH_MAX = 1_000;
+
 /** Counters of {@link TaskEnds}, for tests and `/metrics`. */
 export interface TaskEndsStats {
-  /** Lookups sent to the database. */
+  /** Lookup statements sent to the database (each asks about every task waiting then). */
   lookups: number;
   /** Of those, how many failed (each such call answered 503, never allowed). */
   failures: number;
@@ -67,8 +70,10 @@ export class TaskEnds {
   private readonly ended = new LRUCache<string, true>({ max: TASK_CACHE_ENTRIES });
   /** Tasks not ended as of a lookup started at most `NOT_ENDED_TTL_MS` ago. */
   private readonly open: LRUCache<string, true>;
-  /** Lookups under way, joined by calls of the same task while the answer would still be fresh. */
-  private readonly inFlight = new Map<string, { startedAt: number; answer: Promise<boolean> }>();
+  /** Task ids waiting for the next batch lookup, each with the calls waiting for its answer. */
+  private queued = new Map<string, Array<{ resolve: (ended: boolean) => void; reject: (e: unknown) => void }>>();
+  /** The batch lookup under way: when it started, and the ids it asks about. */
+  private running: { startedAt: number; ids: Map<string, Promise<boolean>> } | null = null;
 
   /**
    * @param db the database holding `ended_tasks`
@@ -88,41 +93,76 @@ export class TaskEnds {
   }
 
   /**
-   * Whether the task has ended, as of at most {@link NOT_ENDED_TTL_MS} ago.
+   * Whether the task has ended, as of at most {@link NOT_ENDED_TTL_MS} ago. Lookups of many tasks
+   * at once go to the database together: while one batch is under way, the tasks asked about
+   * wait for the next, one statement for all of them (`task_id = ANY(...)`), so a busy replica
+   * sends about one statement per database round trip, whatever the number of tasks.
    * @throws the database's error when it cannot answer (the caller must not allow then)
    */
-  async isEnded(taskId: string): Promise<boolean> {
-    if (this.ended.has(taskId)) return true;
-    if (this.open.has(taskId)) return false;
-    const now = performance.now();
-    const running = this.inFlight.get(taskId);
-    if (running && now - running.startedAt < this.ttl) return running.answer;
-    const answer = this.lookup(taskId, now);
-    this.inFlight.set(taskId, { startedAt: now, answer });
-    try {
-      return await answer;
-    } finally {
-      if (this.inFlight.get(taskId)?.answer === answer) this.inFlight.delete(taskId);
-    }
+  isEnded(taskId: string): Promise<boolean> {
+    if (this.ended.has(taskId)) return Promise.resolve(true);
+    if (this.open.has(taskId)) return Promise.resolve(false);
+    // A batch under way that asks about this task, started recently enough: its answer will do.
+    const running = this.running;
+    const joined = running && performance.now() - running.startedAt < this.ttl ? running.ids.get(taskId) : undefined;
+    if (joined) return joined;
+    return new Promise<boolean>((resolve, reject) => {
+      const waiting = this.queued.get(taskId);
+      if (waiting) waiting.push({ resolve, reject });
+      else this.queued.set(taskId, [{ resolve, reject }]);
+      if (!this.running) this.flush();
+    });
   }
 
-  private async lookup(taskId: string, startedAt: number): Promise<boolean> {
+  /** Sends the queued lookups as one batch; when it answers, the next batch (if any) goes. */
+  private flush(): void {
+    if (this.running || this.queued.size === 0) return;
+    // At most TASK_BATCH_MAX ids a statement; the rest wait for the next one.
+    let batch = this.queued;
+    if (batch.size <= TASK_BATCH_MAX) this.queued = new Map();
+    else {
+      const entries = [...batch];
+      batch = new Map(entries.slice(0, TASK_BATCH_MAX));
+      this.queued = new Map(entries.slice(TASK_BATCH_MAX));
+    }
+    const startedAt = performance.now();
+    const ids = [...batch.keys()];
+    const answer = this.lookup(ids, startedAt);
+    const perId = new Map(ids.map((id) => [id, answer.then((ended) => ended.has(id))] as const));
+    this.running = { startedAt, ids: perId };
+    answer.then(
+      (ended) => {
+        for (const [id, waiting] of batch) for (const w of waiting) w.resolve(ended.has(id));
+      },
+      (e: unknown) => {
+        for (const waiting of batch.values()) for (const w of waiting) w.reject(e);
+      },
+    ).finally(() => {
+      this.running = null;
+      this.flush();
+    });
+    // The per-id promises are for joiners; a failure is reported to the waiting calls above.
+    for (const p of perId.values()) p.catch(() => undefined);
+  }
+
+  /** One statement: which of `ids` have ended; caches the answers. */
+  private async lookup(ids: string[], startedAt: number): Promise<Set<string>> {
     this.stats.lookups++;
     let rows: Array<{ taskId: string }>;
     try {
-      rows = await this.db.select({ taskId: endedTasks.taskId }).from(endedTasks).where(eq(endedTasks.taskId, taskId)).limit(1);
+      rows = await this.db.select({ taskId: endedTasks.taskId }).from(endedTasks).where(inArray(endedTasks.taskId, ids));
     } catch (e) {
       this.stats.failures++;
       throw e;
     }
-    if (rows.length) {
-      this.ended.set(taskId, true);
-      return true;
-    }
+    const ended = new Set(rows.map((r) => r.taskId));
     // Fresh from when the lookup started, not from when it answered.
     const left = this.ttl - (performance.now() - startedAt);
-    if (left > 0) this.open.set(taskId, true, { ttl: left });
-    return false;
+    for (const id of ids) {
+      if (ended.has(id)) this.ended.set(id, true);
+      else if (left > 0) this.open.set(id, true, { ttl: left });
+    }
+    return ended;
   }
 
   /**

@@ -160,6 +160,19 @@ describe("POST /v1/tasks/{taskId}/end", () => {
     expect(b.stats.lookups).toBe(after);
   });
 
+  it("looks many tasks up in one statement: concurrent lookups of 50 tasks, one ended, take at most two statements", async () => {
+    const a = new TaskEnds(t.db.database.db, t.log);
+    await a.end("BATCH-7", { caller: null, requestId: null, policySetVersion: ps.version, now: new Date() });
+    const b = new TaskEnds(t.db.database.db, t.log);
+    const ids = Array.from({ length: 50 }, (_, i) => `BATCH-${i}`);
+    const answers = await Promise.all(ids.map((id) => b.isEnded(id)));
+    expect(ids.filter((_, i) => answers[i])).toEqual(["BATCH-7"]);
+    expect(b.stats.lookups).toBeLessThanOrEqual(2);
+    // asked again at once: every answer from the replica's memory
+    expect(await Promise.all(ids.map((id) => b.isEnded(id)))).toEqual(answers);
+    expect(b.stats.lookups).toBeLessThanOrEqual(2);
+  });
+
   it("fails closed: when ended tasks cannot be read, a call naming a task is a 503 and nothing is recorded", async () => {
     const broken = await createTestApp({ policySet: ps });
     try {
