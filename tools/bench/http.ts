@@ -27,6 +27,7 @@ import autocannon from "autocannon";
 import pg from "pg";
 import { cerbosBinary, CERBOS_VERSION, writeCerbosConfig } from "./cerbos.js";
 import { freePort, load1, machine, ROOT, startChild, stopChild, waitFor, writeResult } from "./support.js";
+import { verdictProcessArgs, type ServerMode } from "./verdict-process.js";
 import { cerbosRequest, generateWorkload, taskShapedQuestions, writeWorkload, type Question, type Workload } from "./workload.js";
 
 /** Options of the HTTP benchmark. */
@@ -45,6 +46,13 @@ export interface HttpBenchOptions {
   decisionCache?: Array<"on" | "off">;
   /** The workloads to run (default both). */
   workloads?: WorkloadName[];
+  /** How Verdict runs: compiled JavaScript as in production (default), or the sources through tsx. */
+  server?: ServerMode;
+  /**
+   * Stub the engine in the benchmark's server (a constant allow, no Cedar call): the path
+   * without Cedar. Its answers are not Verdict's, so Cerbos is not compared then.
+   */
+  engineStub?: boolean;
 }
 
 /** The HTTP benchmark's workloads. */
@@ -258,7 +266,9 @@ export async function httpBench(opts: HttpBenchOptions): Promise<void> {
     console.log(`rules: ${JSON.stringify(result.rules)}`);
     console.log(`machine: ${JSON.stringify(result.machine)}`);
     let bin: string | null = null;
-    if (opts.cerbos) {
+    result.server = { mode: opts.server ?? "compiled", engineStub: Boolean(opts.engineStub) };
+    if (opts.engineStub) console.log("engine stubbed: Verdict answers a constant allow without Cedar (the path around the engine); Cerbos is not compared");
+    if (opts.cerbos && !opts.engineStub) {
       try {
         bin = cerbosBinary();
       } catch (e) {
@@ -378,8 +388,10 @@ export interface VerdictSetup {
 /** Starts Verdict with `workers` processes, asks the agreement sample, drives it, checks the record. */
 export async function measureVerdict(s: VerdictSetup): Promise<{ decisions: string[]; figures: Record<string, unknown> }> {
   const port = await freePort();
-  const verdict = startChild(process.execPath, ["--import", "tsx", "src/index.ts"], {
+  const process_ = verdictProcessArgs({ server: s.opts.server, engineStub: s.opts.engineStub });
+  const verdict = startChild(process.execPath, process_.args, {
     env: {
+      ...process_.env,
       PORT: String(port),
       HOST: "127.0.0.1",
       DATABASE_URL: s.dbUrl.toString(),

@@ -14,7 +14,10 @@
  * --workers 1,auto (Verdict process counts to measure, each in turn; the best is compared), --no-cerbos, --policies <n> (extra
  * policies for the HTTP run), --database <postgres URL> (default postgres://postgres@127.0.0.1:5432/postgres),
  * --decision-cache on,off (Verdict's VERDICT_DECISION_CACHE settings to measure in turn; default on),
- * --workload task-shaped,all-distinct (default both).
+ * --workload task-shaped,all-distinct (default both), --server compiled|tsx (how Verdict runs:
+ * compiled JavaScript as in production, the default, built with `npm run build` first; or the
+ * sources through tsx), --engine-stub (the engine answers a constant allow without Cedar, in the
+ * benchmark's server only: the path around the engine; Cerbos is not compared).
  */
 import { availableParallelism } from "node:os";
 import { parseArgs } from "node:util";
@@ -39,6 +42,8 @@ const { values } = parseArgs({
     policies: { type: "string", default: "0" },
     "decision-cache": { type: "string", default: "on" },
     workload: { type: "string", default: WORKLOADS.join(",") },
+    server: { type: "string", default: "compiled" },
+    "engine-stub": { type: "boolean", default: false },
     database: { type: "string", default: process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres" },
   },
 });
@@ -62,6 +67,11 @@ try {
         if (v !== "on" && v !== "off") throw new Error(`--decision-cache: expected on and/or off, got ${v}`);
         return v;
       }),
+      server: ((v): "compiled" | "tsx" => {
+        if (v !== "compiled" && v !== "tsx") throw new Error(`--server: expected compiled or tsx, got ${v}`);
+        return v;
+      })(values.server),
+      engineStub: values["engine-stub"],
       workloads: values.workload.split(",").map((v) => {
         if (!WORKLOADS.includes(v as WorkloadName)) throw new Error(`--workload: expected ${WORKLOADS.join(" and/or ")}, got ${v}`);
         return v as WorkloadName;
