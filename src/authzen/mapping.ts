@@ -88,11 +88,34 @@ function keep(value: Record<string, unknown>, keys: Set<string> | null): Record<
  * types or actions, a subject or user Verdict does not hold, and Cedar errors are denies with
  * reasons (`verdict:unknown-type`, `verdict:unknown-action`, `verdict:unknown-agent`, ...).
  * @param now the instant the request was received
+ * @param endedTasks the ended tasks among those the evaluations name (`src/tasks/ends.ts`): a
+ *   `tools/call` naming one is denied `verdict:task-ended`, as on `POST /v1/mcp/tools/call`
  * @throws VerdictError `bad_request` when an MCP binding request lacks the server or the agent
  */
-export function evaluateAuthzen(ps: PolicySet, e: Evaluation4, now: Date): Evaluation {
-  if (e.action.name === MCP_TOOLS_CALL && MCP_TOOL_TYPES.has(e.resource.type)) return evaluateToolCall(ps, toToolCall(e), now);
+export function evaluateAuthzen(ps: PolicySet, e: Evaluation4, now: Date, endedTasks?: ReadonlySet<string>): Evaluation {
+  if (isMcpToolCall(e)) {
+    const q = toToolCall(e);
+    return evaluateToolCall(ps, q, now, undefined, undefined, undefined, q.task !== undefined && (endedTasks?.has(q.task.id) ?? false));
+  }
   return evaluateCedar(ps, e, now);
+}
+
+/** Whether an evaluation is a `tools/call` of AuthZEN's MCP binding. */
+function isMcpToolCall(e: Evaluation4): boolean {
+  return e.action.name === MCP_TOOLS_CALL && MCP_TOOL_TYPES.has(e.resource.type);
+}
+
+/**
+ * The task id an MCP-binding `tools/call` evaluation names, if any (none for other evaluations,
+ * and for one malformed enough to be refused when it is evaluated).
+ */
+export function mcpTaskId(e: Evaluation4): string | undefined {
+  if (!isMcpToolCall(e)) return undefined;
+  try {
+    return toToolCall(e).task?.id;
+  } catch {
+    return undefined;
+  }
 }
 
 function evaluateCedar(ps: PolicySet, e: Evaluation4, now: Date): Evaluation {

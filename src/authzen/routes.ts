@@ -9,12 +9,12 @@
  * app's request-id middleware.
  */
 import { Hono, type Context } from "hono";
-import { proofMissing, recordEvaluations, unlessUnproven } from "../pdp/decide.js";
+import { proofMissing, recordEvaluations, TASK_UNREAD_MESSAGE, unlessUnproven } from "../pdp/decide.js";
 import type { AppDeps, AppEnv } from "../http/deps.js";
 import { VerdictError } from "../http/errors.js";
 import { readBody } from "../http/validate.js";
 import type { Evaluation } from "../pdp/evaluation.js";
-import { evaluateAuthzen } from "./mapping.js";
+import { evaluateAuthzen, mcpTaskId } from "./mapping.js";
 import {
   EvaluationRequest,
   EvaluationsRequest,
@@ -81,7 +81,18 @@ export function authzenRoutes(deps: AppDeps): Hono<AppEnv> {
     // AuthZEN carries no tokens: when VERDICT_REQUIRE_VERIFIED asks for a proof, every answer
     // is a deny naming it, as on `/v1/authorize`.
     const unproven = proofMissing(deps);
-    const evaluate = (e: Evaluation4): Evaluation => unlessUnproven(evaluateAuthzen(ps, e, time), unproven);
+    // Ended tasks are denied here as on tools/call (src/tasks/ends.ts): looked up first, together.
+    const ended = new Set<string>();
+    const taskIds = [...new Set(items.map(mcpTaskId).filter((id): id is string => id !== undefined))];
+    if (taskIds.length && deps.tasks) {
+      try {
+        const answers = await Promise.all(taskIds.map((id) => deps.tasks!.isEnded(id)));
+        taskIds.forEach((id, i) => answers[i] && ended.add(id));
+      } catch (e) {
+        throw new VerdictError("unavailable", TASK_UNREAD_MESSAGE, undefined, { cause: e });
+      }
+    }
+    const evaluate = (e: Evaluation4): Evaluation => unlessUnproven(evaluateAuthzen(ps, e, time, ended), unproven);
     const evaluations = evaluateInOrder(items, options.evaluations_semantic, evaluate);
     const answers = await recordEvaluations(deps, c, evaluations.map((evaluation) => ({ evaluation })), time, "authzen");
     return answers.map((a) => ({

@@ -195,6 +195,22 @@ describe("AuthZEN MCP binding (action tools/call, resource type tool)", () => {
     });
   });
 
+  it("denies a tool call naming an ended task, as POST /v1/mcp/tools/call does; other tasks are decided by the policies", async () => {
+    const body = (task: string) => ({
+      subject: { type: "agent", id: "incident-bot" },
+      action: { name: "tools/call" },
+      resource: { type: "tool", id: "read_file", properties: { server: "filesystem", arguments: { path: "/srv/runbooks/db.md" } } },
+      context: { user: "alice", task: { id: task, kind: "incident" } },
+      options: { verdict_context: true },
+    });
+    expect((await (await call(body("AZ-END"))).json()).decision).toBe(true);
+    expect((await mcp.request("/v1/tasks/AZ-END/end", { method: "POST" })).status).toBe(200);
+    const ended = await (await call(body("AZ-END"))).json();
+    expect(ended).toMatchObject({ decision: false, context: { reasons: ["verdict:task-ended"] } });
+    const batch = await (await mcp.request("/access/v1/evaluations", { body: { evaluations: [body("AZ-END"), body("AZ-OPEN")], options: { verdict_context: true } } })).json();
+    expect(batch.evaluations.map((e: { decision: boolean }) => e.decision)).toEqual([false, true]);
+  });
+
   it("takes a user subject with the agent in context, and `<server>/<tool>` as the resource id", async () => {
     const res = await call({
       subject: { type: "user", id: "bob" },
