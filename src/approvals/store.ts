@@ -28,6 +28,7 @@ import { canonicalSha256 } from "../contract/canonical.js";
 import type { DelegationActor } from "../contract/decision-log.js";
 import { REASONS } from "../contract/reasons.js";
 import type { Db } from "../db/client.js";
+import { decodeCursor, encodeCursor } from "../db/cursor.js";
 import { approvals } from "../db/schema.js";
 import type { Masking } from "../decision-log/masking.js";
 import { eventRecord, type UnchainedRecord } from "../decision-log/record.js";
@@ -143,10 +144,6 @@ export type Resolution =
   | { kind: "use"; approval: Approval }
   /** A request (new, pending, or denied by a person): deny, naming it. `created`: made by this call. */
   | { kind: "ask"; approval: Approval; created: boolean };
-
-function cursorOf(r: Row): string {
-  return Buffer.from(JSON.stringify([r.createdAt.toISOString(), r.id])).toString("base64url");
-}
 
 /** Counters of an {@link ApprovalStore} (this replica), for `/metrics` and tests. */
 export interface ApprovalStats {
@@ -335,8 +332,13 @@ export class ApprovalStore {
     if (q.user) where.push(eq(approvals.userId, q.user));
     if (q.task) where.push(eq(approvals.taskId, q.task));
     if (q.cursor) {
-      const [t, id] = decodeCursor(q.cursor);
-      where.push(sql`(${approvals.createdAt}, ${approvals.id}) < (${t}::timestamptz, ${id}::uuid)`);
+      let t: Date, id: string;
+      try {
+        [t, id] = decodeCursor(q.cursor);
+      } catch (e) {
+        throw new ApprovalError("bad_request", (e as Error).message);
+      }
+      where.push(sql`(${approvals.createdAt}, ${approvals.id}) < (${t.toISOString()}::timestamptz, ${id}::uuid)`);
     }
     const rows = await this.db
       .select()
@@ -345,7 +347,7 @@ export class ApprovalStore {
       .orderBy(desc(approvals.createdAt), desc(approvals.id))
       .limit(q.limit + 1);
     const page = rows.slice(0, q.limit);
-    return { approvals: page.map((r) => toApproval(r, now)), nextCursor: rows.length > q.limit ? cursorOf(page[page.length - 1]!) : null };
+    return { approvals: page.map((r) => toApproval(r, now)), nextCursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.createdAt, page[page.length - 1]!.id) : null };
   }
 
   /**
@@ -394,16 +396,6 @@ export class ApprovalStore {
 
   private mask(record: UnchainedRecord): UnchainedRecord {
     return this.options.masking ? this.options.masking.apply(record) : record;
-  }
-}
-
-function decodeCursor(cursor: string): [string, string] {
-  try {
-    const [t, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
-    if (Number.isNaN(Date.parse(t)) || !/^[0-9a-f-]{36}$/.test(id)) throw new Error();
-    return [t, id];
-  } catch {
-    throw new ApprovalError("bad_request", "cursor is not one this server issued");
   }
 }
 

@@ -8,24 +8,9 @@ import type { Db } from "../db/client.js";
 import { decisions } from "../db/schema.js";
 import { fromRow, type Row } from "./row.js";
 import { filterConditions, whereAll, type SearchFilters } from "./search.js";
+import { decodeCursor, encodeCursor } from "../db/cursor.js";
 
-/** The cursor does not decode. */
-export class CursorError extends Error {}
-
-function encodeCursor(r: Row): string {
-  return Buffer.from(JSON.stringify([r.time.toISOString(), r.id])).toString("base64url");
-}
-
-function decodeCursor(cursor: string): [Date, string] {
-  try {
-    const [t, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
-    const time = new Date(t);
-    if (Number.isNaN(time.getTime()) || !/^[0-9a-f-]{36}$/.test(id)) throw new Error();
-    return [time, id];
-  } catch {
-    throw new CursorError("cursor is not one this server issued");
-  }
-}
+export { CursorError } from "../db/cursor.js";
 
 /** The order of a page: newest first (the search) or oldest first (a task's records, `GET /v1/tasks/{id}`). */
 export type PageOrder = "newest" | "oldest";
@@ -71,7 +56,7 @@ export async function listDecisions(
   const page = rows.slice(0, q.limit);
   return {
     decisions: page.map(fromRow),
-    nextCursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]!) : null,
+    nextCursor: rows.length > q.limit ? encodeCursor(page[page.length - 1]!.time, page[page.length - 1]!.id) : null,
   };
 }
 
