@@ -132,10 +132,15 @@ export class ApiKeyStore {
   async ensureAdmin(adminKey: string | undefined): Promise<CreatedApiKey | null> {
     if (adminKey !== undefined) {
       const values = { name: "VERDICT_ADMIN_KEY", role: "admin", hash: hashApiKey(adminKey), prefix: "(env)", revokedAt: null };
-      await this.db
-        .insert(apiKeys)
-        .values({ id: ENV_ADMIN_KEY_ID, createdAt: new Date(), ...values })
-        .onConflictDoUpdate({ target: apiKeys.id, set: values });
+      // Under the bootstrap lock: workers starting together upsert the same row, and a concurrent
+      // insert of the same key can fail on the unique `hash` before `id` is seen to conflict.
+      await this.db.transaction(async (tx) => {
+        await tx.execute(sql`SELECT pg_advisory_xact_lock(${BOOTSTRAP_LOCK})`);
+        await tx
+          .insert(apiKeys)
+          .values({ id: ENV_ADMIN_KEY_ID, createdAt: new Date(), ...values })
+          .onConflictDoUpdate({ target: apiKeys.id, set: values });
+      });
       this.cache.clear();
       return null;
     }
